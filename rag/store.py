@@ -1,0 +1,156 @@
+"""Chroma, through langchain-chroma: an embedded persistent client under data/, or a `chroma run` server."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from .errors import EmbedderMismatchError, IndexMissingError, RelaisError
+from .settings import Settings
+
+SENTENCES = "__sentences"
+_PAGE = 5000  # rows per Chroma get(): keeps memory flat on large collections
+
+
+def make_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        except Exception as exc:  # chromadb raises plain ValueError/ConnectionError here
+            raise RelaisError(
+                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc}): "
+                "start it with `chroma run --path data/chroma-server`, or unset RAG_CHROMA_HOST"
+            ) from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+
+
+class Store:
+    """Two collections: chunks (cited passages) and their sentences (answer units), both tagged with the embedder."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings, client=None) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.client = client or make_client(settings)
+        self.name = settings.collection
+        self._chunks: Chroma | None = None
+        self._sentences: Chroma | None = None
+
+    # --- opening -------------------------------------------------------------------------------------
+    def _open(self, name: str, create: bool) -> Chroma:
+        if not create and name not in {c if isinstance(c, str) else c.name for c in self.client.list_collections()}:
+            raise IndexMissingError(f"no index in {self._where()}: run `python ingest.py` first")
+        store = Chroma(
+            collection_name=name,
+            embedding_function=self.embeddings,
+            client=self.client,
+            collection_metadata={"embedder": self.embeddings.name, "version": ""},
+            collection_configuration={"hnsw": {"space": "cosine"}},
+            create_collection_if_not_exists=create,
+        )
+        built_with = (store._collection.metadata or {}).get("embedder")
+        if built_with and built_with != self.embeddings.name:
+            raise EmbedderMismatchError(
+                f"the index in {self._where()} was built with embedder {built_with!r} but RAG_EMBEDDINGS is "
+                f"{self.embeddings.name!r}: run `python ingest.py --reset` to re-index, or set RAG_EMBEDDINGS={built_with}"
+            )
+        return store
+
+    def open(self, create: bool = False) -> Store:
+        self._chunks = self._open(self.name, create)
+        self._sentences = self._open(self.name + SENTENCES, create)
+        return self
+
+    def _where(self) -> str:
+        s = self.settings
+        where = f"Chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_path)
+        return f"{where} (collection {self.name!r})"
+
+    @property
+    def chunks(self) -> Chroma:
+        if self._chunks is None:
+            self.open()
+        return self._chunks
+
+    @property
+    def sentences(self) -> Chroma:
+        if self._sentences is None:
+            self.open()
+        return self._sentences
+
+    def reset(self) -> None:
+        existing = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        for name in (self.name, self.name + SENTENCES):
+            if name in existing:
+                self.client.delete_collection(name)
+        self._chunks = self._sentences = None
+
+    # --- reading -------------------------------------------------------------------------------------
+    def version(self) -> str:
+        return (self.chunks._collection.metadata or {}).get("version", "")
+
+    def count(self) -> int:
+        return self.chunks._collection.count()
+
+    def rows(self, which: Chroma, where: dict | None = None, embeddings: bool = False) -> Iterable[dict]:
+        """Every stored row (id, document, metadata[, embedding]), paged."""
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        offset = 0
+        while True:
+            got = which._collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            for i, id_ in enumerate(got["ids"]):
+                row = {"id": id_, "text": got["documents"][i], "metadata": got["metadatas"][i]}
+                if embeddings:
+                    row["embedding"] = got["embeddings"][i]
+                yield row
+            if len(got["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def ids_and_paths(self, which: Chroma) -> Iterable[tuple[str, str]]:
+        offset = 0
+        while True:
+            got = which._collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            yield from ((id_, meta["path"]) for id_, meta in zip(got["ids"], got["metadatas"]))
+            if len(got["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def dense(self, vector: list[float], k: int) -> list[tuple[Document, float]]:
+        """Nearest chunks with cosine similarity (1 - cosine distance)."""
+        n = min(k, self.count())
+        if n == 0:
+            return []
+        found = self.chunks.similarity_search_by_vector_with_relevance_scores(vector, k=n)
+        return [(doc, 1.0 - distance) for doc, distance in found]
+
+    def sentence_vectors(self, path: str, start: int, end: int) -> list[dict]:
+        where = {"$and": [{"path": path}, {"start": {"$gte": start}}, {"end": {"$lte": end}}]}
+        return sorted(self.rows(self.sentences, where=where, embeddings=True), key=lambda r: r["metadata"]["start"])
+
+    # --- writing -------------------------------------------------------------------------------------
+    def add(self, which: Chroma, documents: list[Document]) -> None:
+        if documents:
+            which.add_documents(documents, ids=[d.id for d in documents])
+
+    def delete(self, which: Chroma, ids: list[str]) -> None:
+        for i in range(0, len(ids), _PAGE):
+            which.delete(ids=ids[i : i + _PAGE])
+
+    def stamp_version(self) -> str:
+        """Record a fingerprint of the stored chunk ids, so readers know when to rebuild their BM25 index."""
+        digest = hashlib.sha256()
+        for id_ in sorted(id_ for id_, _ in self.ids_and_paths(self.chunks)):
+            digest.update(id_.encode())
+        version = digest.hexdigest()[:16]
+        for which in (self.chunks, self.sentences):
+            which._collection.modify(metadata={"embedder": self.embeddings.name, "version": version})
+        return version
