@@ -132,9 +132,13 @@ class Store:
         found = self.chunks.similarity_search_by_vector_with_relevance_scores(vector, k=n)
         return [(doc, 1.0 - distance) for doc, distance in found]
 
-    def sentence_vectors(self, path: str, start: int, end: int) -> list[dict]:
-        where = {"$and": [{"path": path}, {"start": {"$gte": start}}, {"end": {"$lte": end}}]}
-        return sorted(self.rows(self.sentences, where=where, embeddings=True), key=lambda r: r["metadata"]["start"])
+    def sentences_within(self, spans: list[tuple[str, int, int]]) -> list[dict]:
+        """Stored sentences (with vectors) inside the given (path, start, end) spans, in one query."""
+        if not spans:
+            return []
+        clauses = [{"$and": [{"path": p}, {"start": {"$gte": a}}, {"end": {"$lte": b}}]} for p, a, b in spans]
+        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+        return list(self.rows(self.sentences, where=where, embeddings=True))
 
     # --- writing -------------------------------------------------------------------------------------
     def add(self, which: Chroma, documents: list[Document]) -> None:

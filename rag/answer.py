@@ -1,0 +1,170 @@
+"""The default answerer: no LLM, no invention. It quotes the sentences of the retrieved passages that answer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .messages import ABSTAIN, LEAD_IN
+from .schema import Answer, Citation, Hit
+from .text import normalize, stems
+
+MAX_SENTENCES = 3
+PASSAGES_READ = 5
+
+_NUMBER_Q = re.compile(
+    r"\b(?:combien|quel(?:le)?s? (?:est le |était le |a été le )?(?:nombre|taux|pourcentage|part|proportion|montant|"
+    r"somme|chiffre|effectif|valorisation|volume|économie|durée|temps)|how (?:many|much|long)|what (?:percentage|"
+    r"share|proportion|number|amount|rate)|how big)\b"
+)
+_DATE_Q = re.compile(r"\b(?:quand|en quelle année|à quelle date|depuis quand|when|what year|which year|in what year)\b")
+_WHO_Q = re.compile(r"^(?:qui|who)\b|\b(?:qui (?:a|est|était)|quel (?:pdg|dirigeant|patron|fondateur)|who (?:is|was|said))\b")
+_HAS_NUMBER = re.compile(r"\d|\b(?:un|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|milliard|"
+                         r"moitié|tiers|quart|two|three|half|third|quarter|hundred|thousand|million|billion)s?\b")
+_HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b(?:janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|"
+                       r"novembre|décembre|an dernier|année dernière|il y a)\b")
+_NAME = re.compile(r"(?<=[a-zà-ÿ,] )[A-Z][a-zà-ÿ]+(?: [A-Z][a-zà-ÿ]+)?")
+
+
+@dataclass
+class _Sentence:
+    text: str
+    start: int  # in the document
+    end: int
+    hit: Hit
+    rank: int
+    sim: float
+    coverage: float
+    typed: bool  # has the kind of content the question asks for (a figure, a date, a name)
+    score: float = 0.0
+
+
+def expected_type(question: str) -> str | None:
+    q = normalize(question)
+    if _DATE_Q.search(q):
+        return "date"
+    if _NUMBER_Q.search(q):
+        return "number"
+    if _WHO_Q.search(q):
+        return "person"
+    return None
+
+
+def _has_type(text: str, kind: str | None) -> bool:
+    if kind is None:
+        return True
+    if kind == "date":
+        return bool(_HAS_DATE.search(text.lower()))
+    if kind == "number":
+        return bool(_HAS_NUMBER.search(text.lower()))
+    return bool(_NAME.search(text))
+
+
+class ExtractiveAnswerer:
+    """Scores each sentence of the top passages by meaning (embeddings) and by the question's rare words."""
+
+    name = "extractive"
+
+    def __init__(self, store, idf) -> None:
+        self.store = store
+        self.idf = idf  # stem -> weight; rare words count more
+
+    def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit]) -> list[_Sentence]:
+        top = hits[:PASSAGES_READ]
+        rows = self.store.sentences_within([(h.path, h.start, h.end) for h in top])
+        if not rows:
+            return []
+        kind = expected_type(question)
+        weights = _term_weights(question, query, self.idf)
+        total = sum(weights.values()) or 1.0
+        q = np.asarray(vector, dtype=np.float32)
+        sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ q
+        out, seen = [], set()
+        for row, sim in zip(rows, sims):
+            meta = row["metadata"]
+            rank, hit = next((i, h) for i, h in enumerate(top) if h.path == meta["path"] and h.start <= meta["start"] and meta["end"] <= h.end)
+            key = (meta["path"], meta["start"])
+            if key in seen:
+                continue
+            seen.add(key)
+            own = set(stems(row["text"]))
+            coverage = sum(w for t, w in weights.items() if t in own) / total
+            typed = _has_type(row["text"], kind)
+            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed)
+            s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.06)
+            s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
+            out.append(s)
+        return sorted(out, key=lambda s: -s.score)
+
+    def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
+        ranked = self.sentences(question, query, vector, hits)
+        if not ranked:
+            return abstention(language)
+        best = ranked[0]
+        confidence = confidence_of(best, language)
+        if confidence < min_confidence:
+            return abstention(language, confidence)
+        chosen = [best]
+        for s in ranked[1:]:
+            if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
+                break
+            if s.typed and not _redundant(s, chosen):
+                chosen.append(s)
+        return compose(chosen, language, confidence)
+
+
+def _term_weights(question: str, query: str, idf) -> dict[str, float]:
+    """Idf weights of the query's stems; the current question's own words count double."""
+    weights = {t: idf(t) for t in stems(query)}
+    for t in stems(question):
+        weights[t] = 2 * idf(t)
+    return weights
+
+
+def confidence_of(best: _Sentence, language: str) -> float:
+    """Evidence in [0, 1]: how close in meaning the best sentence is, and how much of the question it covers."""
+    meaning = min(1.0, max(0.0, (best.sim - 0.80) / 0.08))
+    if language == "fr":
+        value = 0.5 * meaning + 0.5 * best.coverage
+    else:  # the question's words cannot be expected in a French text: meaning (and names, numbers) only
+        value = 0.75 * meaning + 0.25 * min(1.0, 2 * best.coverage)
+    return round(value if best.typed else 0.5 * value, 3)
+
+
+def _redundant(s: _Sentence, chosen: list[_Sentence]) -> bool:
+    mine = set(stems(s.text))
+    for c in chosen:
+        if s.start < c.end and c.start < s.end and s.hit.path == c.hit.path:
+            return True
+        theirs = set(stems(c.text))
+        if mine and len(mine & theirs) / len(mine | theirs) > 0.5:
+            return True
+    return False
+
+
+def compose(chosen: list[_Sentence], language: str, confidence: float) -> Answer:
+    """Quote the sentences in reading order, each with the [n] of its passage."""
+    best = chosen[0]
+    ordered = [best] + sorted(chosen[1:], key=lambda s: (s.hit.path != best.hit.path, s.hit.path, s.start))
+    numbers: dict[str, int] = {}
+    citations, parts = [], []
+    for s in ordered:
+        n = numbers.setdefault(s.hit.id, len(numbers) + 1)
+        parts.append(f"{s.text} [{n}]" if language == "fr" else f"« {s.text} » [{n}]")
+        citations.append(
+            Citation(
+                n=n, source=s.hit.source, title=s.hit.title, date=s.hit.date, passage=s.hit.text, sentence=s.text,
+                span=(s.start - s.hit.start, s.end - s.hit.start), doc_span=(s.start, s.end), score=round(s.score, 4),
+            )
+        )
+    lead = LEAD_IN.get(language, "")
+    return Answer(text=(lead + " ".join(parts)).strip(), citations=tuple(citations), confidence=confidence, language=language)
+
+
+def abstention(language: str, confidence: float = 0.0) -> Answer:
+    return Answer(
+        text=ABSTAIN["fr" if language == "fr" else "en"], confidence=confidence, abstained=True,
+        handoff="low_confidence", language=language,
+    )

@@ -1,0 +1,27 @@
+"""What the bot says in its own words, in French and English (everything else it says is quoted)."""
+
+ABSTAIN = {
+    "fr": "Je n'ai pas trouvé cette information dans les documents. Voulez-vous que je vous mette en relation avec un conseiller ?",
+    "en": "I could not find this in the documents. Would you like me to connect you with a person?",
+}
+HANDOFF = {
+    "fr": "Bien sûr : je vous mets en relation avec un conseiller, qui verra notre échange.",
+    "en": "Of course: I am connecting you with a person, who will see this conversation.",
+}
+SENSITIVE = {
+    "fr": "Votre situation mérite l'attention d'un conseiller : je vous propose de vous mettre en relation avec une personne.",
+    "en": "Your situation deserves a person's attention: I can connect you with someone.",
+}
+EMPTY = {
+    "fr": "Posez une question sur les documents, par exemple : « Combien de conversations le chatbot gérait-il par mois ? »",
+    "en": "Ask a question about the documents, for example: “How many conversations did the chatbot handle per month?”",
+}
+TRUNCATED = {
+    "fr": "Votre message était trop long : seuls ses {n} premiers caractères ont été lus.",
+    "en": "Your message was too long: only its first {n} characters were read.",
+}
+LEAD_IN = {
+    "fr": "",
+    "en": "The documents (in French) say: ",
+    "other": "I can answer in French or English; here is what the documents (in French) say: ",
+}

@@ -1,0 +1,133 @@
+"""The public API: `Pipeline.from_settings().retrieve(question)` and `.ask(question, history)`."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Iterator
+
+from . import intents
+from .answer import ExtractiveAnswerer, abstention
+from .conversation import standalone_question
+from .embeddings import make_embeddings
+from .errors import ConfigError
+from .messages import EMPTY, HANDOFF, SENSITIVE, TRUNCATED
+from .retrieval import MODES, Retriever
+from .schema import Answer, Hit
+from .settings import Settings
+from .store import Store
+from .text import language
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, embeddings=None, store: Store | None = None, llm=None) -> None:
+        if settings.retrieval not in MODES:
+            raise ConfigError(f"RAG_RETRIEVAL={settings.retrieval!r}: use one of {', '.join(MODES)}")
+        self.settings = settings
+        self.embeddings = embeddings or make_embeddings(settings.embeddings)
+        self.store = store or Store(settings, self.embeddings)
+        self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
+        self.extractive = ExtractiveAnswerer(self.store, self._idf)
+        self._llm = llm
+        self._llm_loaded = llm is not None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:
+        settings = settings or Settings.from_env()
+        return cls(settings.replace(**overrides) if overrides else settings)
+
+    def _idf(self, stem: str) -> float:
+        return self.retriever.sparse().idf(stem)
+
+    @property
+    def llm(self):
+        if not self._llm_loaded:
+            from .llm import make_llm_answerer
+
+            self._llm = make_llm_answerer(self.settings)
+            self._llm_loaded = True
+        return self._llm
+
+    def warm_up(self) -> Pipeline:
+        """Open the index, load the embedder and the BM25 index, so the first question is as fast as the rest."""
+        self.retrieve("warm up", k=1)
+        return self
+
+    # --- retrieval -----------------------------------------------------------------------------------
+    def _search(self, query: str, k: int, mode: str, timings: dict) -> tuple[list[Hit], list[float] | None]:
+        t = time.perf_counter()
+        vector = self.embeddings.embed_query(query) if mode != "bm25" else None
+        timings["embed_ms"] = _ms(t)
+        t = time.perf_counter()
+        hits = self.retriever.search(query, vector, k, mode)
+        timings["retrieve_ms"] = _ms(t)
+        return hits, vector
+
+    def retrieve(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        """Top-k passages for the question (hybrid by default)."""
+        query, _ = self._clean(question)
+        if not query:
+            return []
+        return self._search(_TAG.sub(" ", query), k or self.settings.top_k, mode or self.settings.retrieval, {})[0]
+
+    # --- answers -------------------------------------------------------------------------------------
+    def _clean(self, question: str) -> tuple[str, str | None]:
+        text = _CONTROL.sub(" ", question or "").strip()
+        limit = self.settings.max_question_chars
+        if len(text) > limit:
+            return text[:limit], TRUNCATED["fr" if language(text[:limit]) == "fr" else "en"].format(n=limit)
+        return text, None
+
+    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+        """Answer with cited sentences, abstain (offering a human), or hand off; never an uncited claim."""
+        answer = None
+        for item in self.stream(question, history):
+            if isinstance(item, Answer):
+                answer = item
+        return answer
+
+    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+        """Text pieces as they are produced, then the final Answer (whose text is authoritative)."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        text, notice = self._clean(question)
+        lang = language(text)
+        if not text:
+            yield Answer(text=EMPTY["fr"], abstained=True, language="fr")
+            return
+        intent = intents.detect(text)
+        if intent == "requested":
+            yield Answer(text=HANDOFF["fr" if lang == "fr" else "en"], handoff="requested", language=lang, notice=notice, confidence=1.0)
+            return
+        plain = _TAG.sub(" ", text)
+        query = standalone_question(plain, history)
+        hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings)
+        t = time.perf_counter()
+        answer = None
+        if hits and vector is not None:
+            if self.llm is not None:
+                for item in self.llm.stream(plain, hits, lang, fallback=lambda: self._extract(plain, query, vector, hits, lang)):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        yield item
+            else:
+                answer = self._extract(plain, query, vector, hits, lang)
+        answer = answer or abstention(lang)
+        timings["answer_ms"] = _ms(t)
+        if intent == "sensitive":
+            text_out = answer.text if not answer.abstained else SENSITIVE["fr" if lang == "fr" else "en"]
+            answer = dataclasses.replace(answer, handoff="sensitive", text=text_out)
+        timings["total_ms"] = _ms(started)
+        yield dataclasses.replace(answer, notice=notice, timings=timings)
+
+    def _extract(self, question: str, query: str, vector: list[float], hits: list[Hit], lang: str) -> Answer:
+        return self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

@@ -1,0 +1,76 @@
+"""Dense (Chroma) + sparse (BM25) retrieval fused by reciprocal rank, as pure functions plus one small class."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from .schema import Hit
+from .sparse import SparseIndex
+from .store import Store
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion: sum of 1 / (k + rank) over the rankings (rank from 1), best first, ties by id."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, id_ in enumerate(ranking, start=1):
+            scores[id_] = scores.get(id_, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+class Retriever:
+    """Keeps the BM25 index in step with the store's version, checked at most every `refresh` seconds."""
+
+    def __init__(self, store: Store, candidates: int = 30, rrf_k: int = 60, refresh: float = 2.0) -> None:
+        self.store = store
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.refresh = refresh
+        self._sparse: SparseIndex | None = None
+        self._version: str | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._texts: dict[str, tuple[str, dict]] = {}
+
+    def sparse(self) -> SparseIndex:
+        now = time.monotonic()
+        if self._sparse is not None and now - self._checked < self.refresh:
+            return self._sparse
+        with self._lock:
+            version = self.store.version()
+            self._checked = now
+            if self._sparse is None or version != self._version:
+                rows = list(self.store.rows(self.store.chunks))
+                self._texts = {r["id"]: (r["text"], r["metadata"]) for r in rows}
+                cache = self.store.settings.data_dir / "bm25" / self.store.name
+                self._sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], r["text"]) for r in rows])
+                self._version = version
+        return self._sparse
+
+    def search(self, query: str, vector: list[float] | None, k: int, mode: str = "hybrid") -> list[Hit]:
+        """Top-k hits; `vector` is the query embedding (needed unless mode is bm25)."""
+        sparse = self.sparse()
+        dense_found = self.store.dense(vector, self.candidates) if mode != "bm25" else []
+        bm25_found = sparse.search(query, self.candidates) if mode != "dense" else []
+        dense_sim = {doc.id: sim for doc, sim in dense_found}
+        bm25 = dict(bm25_found)
+        fused = rrf([[doc.id for doc, _ in dense_found], [id_ for id_, _ in bm25_found]], self.rrf_k)
+        hits = []
+        for id_, score in fused:
+            if len(hits) == k:
+                break
+            if id_ not in self._texts:  # written after our last refresh: seen next time
+                continue
+            text, meta = self._texts[id_]
+            hits.append(
+                Hit(
+                    id=id_, text=text, source=meta["source"], title=meta["title"], date=meta.get("date") or None,
+                    score=score, start=meta["start"], end=meta["end"], path=meta["path"],
+                    chunk_index=meta.get("chunk_index", 0), dense=dense_sim.get(id_), bm25=bm25.get(id_),
+                )
+            )
+        return hits

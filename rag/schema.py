@@ -1,0 +1,51 @@
+"""Typed data at the seams: what retrieval returns and what an answer carries, for the UI, API and eval alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk: the passage text and where it sits in its document."""
+
+    id: str
+    text: str
+    source: str  # file name
+    title: str
+    date: str | None
+    score: float  # fused score (reciprocal-rank fusion), higher is better
+    start: int  # character offsets into the cleaned document text
+    end: int
+    path: str = ""
+    chunk_index: int = 0
+    dense: float | None = None  # cosine similarity to the question, when dense retrieval saw it
+    bm25: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Passage [n] of an answer, with the sentence that supports the statement."""
+
+    n: int
+    source: str
+    title: str
+    date: str | None
+    passage: str
+    sentence: str
+    span: tuple[int, int]  # the supporting sentence in `passage`
+    doc_span: tuple[int, int]  # the same sentence in the cleaned document
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # with [n] markers
+    citations: tuple[Citation, ...] = ()
+    confidence: float = 0.0
+    abstained: bool = False
+    handoff: str | None = None  # None, "requested", "sensitive" or "low_confidence"
+    language: str = "fr"
+    notice: str | None = None  # e.g. the question was truncated
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    answerer: str = "extractive"
