@@ -1,0 +1,118 @@
+"""Deterministic metrics over (case, retrieved hits, answer, latency) records: pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rag.schema import Answer, Hit
+from rag.text import normalize
+
+from .cases import Case
+
+KEYS = (
+    "n_cases", "hit_at_1", "hit_at_5", "mrr", "answer_accuracy", "citation_precision", "abstain_accuracy",
+    "false_abstain_rate", "handoff_recall", "false_handoff_rate", "latency_p50_ms", "latency_p95_ms",
+)
+LOWER_IS_BETTER = {"false_abstain_rate", "false_handoff_rate", "latency_p50_ms", "latency_p95_ms"}
+
+
+@dataclass
+class Record:
+    case: Case
+    hits: list[Hit]
+    answer: Answer
+    ms: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def contains_any(text: str, needles) -> bool:
+    hay = normalize(text)
+    return any(normalize(n) in hay for n in needles)
+
+
+def relevant(hit: Hit, case: Case) -> bool:
+    return hit.source in case.expected_sources and contains_any(hit.text, case.evidence)
+
+
+def first_relevant(hits: list[Hit], case: Case) -> int | None:
+    return next((i + 1 for i, h in enumerate(hits) if relevant(h, case)), None)
+
+
+def correct(record: Record) -> bool:
+    return not record.answer.abstained and contains_any(record.answer.text, record.case.answer_contains)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo), 2)
+
+
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
+
+
+def compute(records: list[Record]) -> dict:
+    answerable = [r for r in records if r.case.expect == "answer"]
+    ranks = [first_relevant(r.hits, r.case) for r in answerable]
+    citations = [
+        contains_any(c.passage, r.case.answer_contains + r.case.evidence)
+        for r in answerable if not r.answer.abstained for c in r.answer.citations
+    ]
+    stages = sorted({k for r in records for k in r.stages})
+    return {
+        "n_cases": len(records),
+        "hit_at_1": _share([rank == 1 for rank in ranks]),
+        "hit_at_5": _share([rank is not None and rank <= 5 for rank in ranks]),
+        "mrr": round(sum(1 / rank for rank in ranks if rank) / len(ranks), 4) if ranks else 0.0,
+        "answer_accuracy": _share([correct(r) for r in answerable]),
+        "citation_precision": _share(citations),
+        "abstain_accuracy": _share([r.answer.abstained for r in records if r.case.expect == "abstain"]),
+        "false_abstain_rate": _share([r.answer.abstained for r in answerable]),
+        "handoff_recall": _share([r.answer.handoff is not None for r in records if r.case.expect == "handoff"]),
+        "false_handoff_rate": _share([r.answer.handoff is not None for r in answerable]),
+        "latency_p50_ms": percentile([r.ms for r in records], 0.5),
+        "latency_p95_ms": percentile([r.ms for r in records], 0.95),
+        "stages_ms": {s: {"p50": percentile([r.stages.get(s, 0.0) for r in records], 0.5),
+                          "p95": percentile([r.stages.get(s, 0.0) for r in records], 0.95)} for s in stages},
+    }
+
+
+def failures(records: list[Record]) -> list[dict]:
+    """Every case the config got wrong, with what it retrieved and answered: the 'why' for the report."""
+    out = []
+    for r in records:
+        c = r.case
+        if c.expect == "answer":
+            wrong = [] if correct(r) else ["answer"]
+            if first_relevant(r.hits, c) is None:
+                wrong.append("retrieval")
+            wrong += ["citation"] * any(not contains_any(x.passage, c.answer_contains + c.evidence) for x in r.answer.citations)
+        elif c.expect == "abstain":
+            wrong = [] if r.answer.abstained else ["not abstained"]
+        else:
+            wrong = [] if r.answer.handoff else ["no handoff"]
+        if wrong:
+            out.append({
+                "id": c.id, "question": c.question, "expect": c.expect, "wrong": wrong,
+                "expected": list(c.answer_contains or c.evidence),
+                "retrieved": [f"{h.source} #{h.chunk_index}: {h.text[:120]}" for h in r.hits[:3]],
+                "answer": r.answer.text, "confidence": r.answer.confidence, "handoff": r.answer.handoff,
+            })
+    return out
+
+
+def regressions(metrics: dict, baseline: dict, tolerance: float) -> list[str]:
+    """Quality metrics that got worse than the baseline by more than `tolerance` (latency is not gated)."""
+    out = []
+    for key in KEYS:
+        if key in ("n_cases", "latency_p50_ms", "latency_p95_ms") or key not in baseline:
+            continue
+        delta = metrics[key] - baseline[key]
+        worse = delta > tolerance if key in LOWER_IS_BETTER else -delta > tolerance
+        if worse:
+            out.append(f"{key}: {metrics[key]:.3f} vs baseline {baseline[key]:.3f} (tolerance {tolerance})")
+    return out

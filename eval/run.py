@@ -1,0 +1,176 @@
+"""python eval/run.py --cases FILE [--config NAME ...] [--json OUT] [--report DIR] [--gate BASELINE]
+
+Runs every case through each configuration, side by side, on the same index build, and prints the metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eval.cases import CaseError, load_cases  # noqa: E402
+from eval.metrics import KEYS, Record, compute, failures, regressions  # noqa: E402
+from rag.conversation import standalone_question  # noqa: E402
+from rag.errors import RelaisError  # noqa: E402
+from rag.indexing import ingest  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.schema import Answer, Citation  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+TOLERANCE = 0.02  # absolute drop allowed on any quality metric before the gate fails
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    overrides: dict
+    tutorial: bool = False
+    help: str = ""
+
+
+CONFIGS = [
+    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, extractive answers with abstention"),
+    Config("dense", {"retrieval": "dense"}, help="e5-small dense only"),
+    Config("bm25", {"retrieval": "bm25"}, help="BM25 only (French + English stems)"),
+    Config("minilm-hybrid", {"embeddings": "minilm"}, help="all-MiniLM-L6-v2 dense + BM25"),
+    Config("minilm-dense", {"embeddings": "minilm", "retrieval": "dense"}, help="all-MiniLM-L6-v2 dense only"),
+    Config("tutorial", {"embeddings": "minilm", "retrieval": "dense", "top_k": 4}, tutorial=True,
+           help="LangChain quick start: Chroma + MiniLM, top-4 similarity, top passage as the answer, no abstention"),
+]
+
+
+def tutorial_answer(pipeline: Pipeline, question: str) -> tuple[list, Answer]:
+    """What the LangChain quick start gives: the top similar chunk, shown as the answer."""
+    hits = pipeline.retrieve(question, k=4, mode="dense")
+    if not hits:
+        return hits, Answer(text="", abstained=True)
+    top = hits[0]
+    cite = Citation(1, top.source, top.title, top.date, top.text, top.text, (0, len(top.text)), (top.start, top.end), top.score)
+    return hits, Answer(text=f"{top.text} [1]", citations=(cite,), confidence=1.0, answerer="tutorial")
+
+
+def run_config(config: Config, cases, base: Settings, log) -> list[Record]:
+    settings = base.replace(**config.overrides)
+    embedder = settings.embeddings.replace(":", "_").replace("/", "_")
+    settings = settings.replace(collection=f"eval-{embedder}", data_dir=base.data_dir / "eval")
+    report = ingest([settings.docs], settings, log=lambda _msg: None, progress=False)
+    log(f"[{config.name}] index: {report.summary()}")
+    pipeline = Pipeline(settings).warm_up()
+    records = []
+    for case in cases:
+        history = list(case.history)
+        started = time.perf_counter()
+        if config.tutorial:
+            hits, answer = tutorial_answer(pipeline, case.question)
+        else:
+            answer = pipeline.ask(case.question, history=history)
+            hits = pipeline.retrieve(standalone_question(case.question, history), k=5)
+        ms = (time.perf_counter() - started) * 1000 if config.tutorial else answer.timings.get("total_ms", 0.0)
+        stages = {k: v for k, v in answer.timings.items() if k != "total_ms"}
+        records.append(Record(case, hits, answer, ms, stages))
+    return records
+
+
+def markdown(results: dict, cases_path: str) -> str:
+    names = list(results)
+    lines = [f"# Evaluation: `{cases_path}`", "", "| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key in KEYS:
+        lines.append(f"| {key} | " + " | ".join(f"{results[n]['metrics'][key]:g}" for n in names) + " |")
+    lines += ["", "Configurations:", ""]
+    lines += [f"- **{c.name}**: {c.help}" for c in CONFIGS if c.name in results]
+    for name in names:
+        fails = results[name]["failures"]
+        lines += ["", f"## Failures: {name} ({len(fails)})", ""]
+        for f in fails:
+            lines += [
+                f"- **{f['id']}** ({f['expect']}; wrong: {', '.join(f['wrong'])}): {f['question']}",
+                f"  - expected: {' | '.join(f['expected']) or '-'}",
+                f"  - answered (confidence {f['confidence']}, handoff {f['handoff']}): {f['answer'][:300]}",
+            ] + [f"  - retrieved: {r}" for r in f["retrieved"]]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["hit_at_1", "hit_at_5", "mrr", "answer_accuracy", "citation_precision", "abstain_accuracy", "handoff_recall"]
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        ax.bar([k + i * width for k in range(len(keys))], [results[name]["metrics"][k] for k in keys], width, label=name)
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], keys, rotation=15)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Relais evaluation: configurations side by side (higher is better)")
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run evaluation cases through Relais configurations.")
+    parser.add_argument("--cases", type=Path, required=True, help="JSON Lines case file")
+    parser.add_argument("--config", action="append", choices=[c.name for c in CONFIGS] + ["llm"],
+                        help="configurations to run (repeatable; default: all, plus llm when RAG_LLM is set)")
+    parser.add_argument("--json", type=Path, help="write the metrics as JSON here")
+    parser.add_argument("--report", type=Path, help="write report.md and chart.png into this folder")
+    parser.add_argument("--gate", type=Path, help="fail (exit 1) when the first config falls below this baseline JSON")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE, help=f"gate tolerance (default {TOLERANCE})")
+    args = parser.parse_args(argv)
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    try:
+        cases = load_cases(args.cases)
+        base = Settings.from_env()
+        configs = list(CONFIGS)
+        if base.llm:
+            configs.append(Config("llm", {}, help=f"opt-in LLM answerer {base.llm}"))
+        else:
+            base = base.replace(llm="")
+        if args.config:
+            configs = [c for name in args.config for c in configs if c.name == name]
+            if not configs:
+                raise RelaisError("config llm needs RAG_LLM (and RAG_LLM_BASE_URL): see the README")
+        hybrid_llm_free = {c.name: (c if c.name == "llm" else Config(c.name, {**c.overrides, "llm": ""}, c.tutorial, c.help)) for c in configs}
+        results = {}
+        for config in hybrid_llm_free.values():
+            records = run_config(config, cases, base, log)
+            results[config.name] = {"metrics": compute(records), "failures": failures(records)}
+    except (CaseError, RelaisError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    first = next(iter(results))
+    summary = {k: results[first]["metrics"][k] for k in KEYS}
+    summary.update(config=first, configs={n: r["metrics"] for n, r in results.items()}, failures=results[first]["failures"])
+    for name, r in results.items():
+        m = r["metrics"]
+        print(f"{name:>14}: " + "  ".join(f"{k}={m[k]:g}" for k in KEYS[1:]))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    if args.report:
+        args.report.mkdir(parents=True, exist_ok=True)
+        (args.report / "report.md").write_text(markdown(results, str(args.cases)))
+        chart(results, args.report / "chart.png")
+        print(f"report: {args.report / 'report.md'}, chart: {args.report / 'chart.png'}")
+    if args.gate:
+        baseline = json.loads(args.gate.read_text())
+        failed = regressions(results[first]["metrics"], baseline, args.tolerance)
+        if failed:
+            print(f"GATE FAILED ({first} vs {args.gate}):\n  " + "\n  ".join(failed))
+            return 1
+        print(f"gate passed: {first} within {args.tolerance} of {args.gate} on every quality metric")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
