@@ -42,6 +42,8 @@ class Settings:
     )
     llm_base_url: str = _setting("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI).")
     llm_api_key: str = _setting("", "API key for the OpenAI-compatible server (any text for local servers).")
+    host: str = _setting("127.0.0.1", "Address `python app.py` listens on.")
+    port: int = _setting(7860, "Port `python app.py` listens on.")
     llm_timeout: float = _setting(60.0, "Seconds to wait for the LLM before falling back to the extractive answer.")
 
     @classmethod

@@ -1,0 +1,37 @@
+# `make run` and `make test` each create the virtual environment and install what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup run ingest test eval bench lint
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0  # first, pinned: the local CPU wheel, not CUDA
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+ingest: setup
+	$(PY) ingest.py
+
+run: ingest
+	$(PY) app.py
+
+test: setup
+	$(PY) -m pytest -q
+	$(PY) eval/run.py --cases eval/cases/seeds.jsonl --config hybrid --gate eval/baseline.json
+
+eval: setup
+	$(PY) eval/run.py --cases eval/cases/seeds.jsonl --json eval/results/metrics.json --report eval/results
+
+bench: setup
+	$(PY) bench/ingest_bench.py
+	$(PY) bench/query_bench.py
+
+lint: setup
+	$(VENV)/bin/ruff check rag eval bench tests ingest.py app.py

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+
+from rag.documents import SkipFile, load
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def test_seed_titles_dates_and_furniture():
+    docs = {p.name[:3]: load(p, 10**7) for p in sorted(SEEDS.iterdir())}
+    assert docs["000"].title.startswith("Virage à 180 degrés : Klarna regrette")
+    assert docs["000"].date == "2025-05-14"
+    assert docs["004"].title == "Les grandes promesses" and docs["004"].date == "2025-05"
+    everything = "\n".join(d.text for d in docs.values())
+    for furniture in ("Back to top button", "post-image-3", "Notez ce sujet", "Illustration générée par IA", "\nClose\n", "\nimage"):
+        assert furniture not in everything
+    # Article text next to the furniture survives.
+    assert "Un modèle hybride comme nouvelle norme" in docs["001"].text
+    assert docs["003"].text.rstrip().endswith("les besoins en matière de recrutement.")
+    assert "2,3 millions de conversations par mois" in docs["001"].text
+
+
+def test_html_drops_scripts_and_navigation(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html><head><title>Remboursements</title><script>alert(1)</script></head><body><nav>Menu</nav>"
+                    "<h1>Politique</h1><p>Un remboursement prend 5 jours.</p><footer>© 2025</footer></body></html>")
+    doc = load(page, 10**6)
+    assert doc.title == "Remboursements"
+    assert "Un remboursement prend 5 jours." in doc.text
+    assert "alert" not in doc.text and "Menu" not in doc.text and "©" not in doc.text
+
+
+def test_markdown_title(tmp_path):
+    md = tmp_path / "faq.md"
+    md.write_text("# Foire aux questions\n\nLes retours sont gratuits.\n")
+    assert load(md, 10**6).title == "Foire aux questions"
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.txt", b"", "empty"),
+        ("blank.txt", b"  \n\t\n", "empty"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary"),
+        ("latin1.txt", "Le café coûte très cher.".encode("latin-1"), "not UTF-8"),
+        ("fake.pdf", b"%PDF-1.4 this is not really a pdf", "PDF"),
+        ("notes.docx", b"PK\x03\x04", "unsupported"),
+    ],
+)
+def test_bad_files_are_refused_with_a_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SkipFile, match=reason):
+        load(path, 10**6)
+
+
+def test_oversized_file(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("Une phrase. " * 1000)
+    with pytest.raises(SkipFile, match="too large"):
+        load(path, 1000)
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "locked.txt"
+    path.symlink_to("/proc/self/mem")  # a regular file whose read fails, even for root
+    with pytest.raises(SkipFile, match="unreadable"):
+        load(path, 10**6)
+
+
+def test_pdf_text_is_extracted(tmp_path):
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(_tiny_pdf("Klarna a lance un assistant en 2024."))
+    assert "Klarna a lance un assistant en 2024." in load(path, 10**6).text
+
+
+def _tiny_pdf(text: str) -> bytes:
+    """A minimal one-page PDF with one line of Helvetica text, offsets computed for a valid xref."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
