@@ -112,9 +112,10 @@ def ingest(
     texts = [p for which in ("chunks", "sentences") for p in plan[which][0]]
     vectors = _embed(embeddings, texts, progress)
     report.embedded = len(texts)
+    # Write everything new before deleting anything stale: an interruption never leaves a file without text.
     offset = 0
     for which in ("chunks", "sentences"):
-        new, stale = plan[which]
+        new = plan[which][0]
         collection = getattr(store, which)._collection
         for i in range(0, len(new), 256):
             batch = new[i : i + 256]
@@ -125,7 +126,8 @@ def ingest(
                 embeddings=vectors[offset + i : offset + i + len(batch)],
             )
         offset += len(new)
-        store.delete(getattr(store, which), stale)
+    for which in ("chunks", "sentences"):
+        store.delete(getattr(store, which), plan[which][1])
     report.version = store.stamp_version()
     report.seconds = time.perf_counter() - started
     return report

@@ -123,7 +123,8 @@ class Pipeline:
             text_out = answer.text if not answer.abstained else SENSITIVE["fr" if lang == "fr" else "en"]
             answer = dataclasses.replace(answer, handoff="sensitive", text=text_out)
         timings["total_ms"] = _ms(started)
-        yield dataclasses.replace(answer, notice=notice, timings=timings)
+        notices = " ".join(n for n in (notice, answer.notice) if n) or None
+        yield dataclasses.replace(answer, notice=notices, timings=timings)
 
     def _extract(self, question: str, query: str, vector: list[float], hits: list[Hit], lang: str) -> Answer:
         return self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence)

@@ -95,7 +95,8 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------------------
     def version(self) -> str:
-        return (self.chunks._collection.metadata or {}).get("version", "")
+        """The fingerprint the last ingest stamped; fetched afresh, as another process may have written it."""
+        return (self.client.get_collection(self.name).metadata or {}).get("version", "")
 
     def count(self) -> int:
         return self.chunks._collection.count()

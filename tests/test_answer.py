@@ -1,0 +1,78 @@
+"""The default answerer with the real packaged e5-small model over the seeds."""
+
+import re
+
+import pytest
+
+from rag.text import normalize
+
+pytestmark = pytest.mark.slow
+
+
+def test_figure_question_gets_one_cited_sentence(e5_pipeline):
+    a = e5_pipeline.ask("Combien de conversations le chatbot gérait-il par mois ?")
+    assert not a.abstained and a.handoff is None
+    assert "2,3 millions de conversations par mois" in a.text
+    assert re.search(r"\[1\]$", a.text) and len(a.citations) == 1
+    c = a.citations[0]
+    assert c.passage[c.span[0] : c.span[1]] == c.sentence and c.sentence in a.text
+    assert c.source.startswith("001_") and 0 < a.confidence <= 1
+
+
+def test_english_question_quotes_french_with_a_lead_in(e5_pipeline):
+    a = e5_pipeline.ask("How much money did Air Canada have to pay back to its customer?")
+    assert a.language == "en" and a.text.startswith("The documents (in French) say:")
+    assert "880 dollars" in a.text and "[1]" in a.text
+
+
+@pytest.mark.parametrize("question", ["Quelle est la capitale de l'Australie ?", "Quel taux d'intérêt Klarna applique-t-elle ?",
+                                      "Who won the 2018 football World Cup?"])
+def test_off_corpus_questions_abstain_and_offer_a_human(e5_pipeline, question):
+    a = e5_pipeline.ask(question)
+    assert a.abstained and a.handoff == "low_confidence" and not a.citations
+    assert "conseiller" in a.text or "person" in a.text
+
+
+def test_request_for_a_person_hands_off(e5_pipeline):
+    a = e5_pipeline.ask("passez-moi un conseiller")
+    assert a.handoff == "requested" and not a.abstained
+
+
+def test_sensitive_message_keeps_the_answer(e5_pipeline):
+    a = e5_pipeline.ask("Je vais porter plainte : combien Air Canada a-t-elle dû rendre à son client ?")
+    assert a.handoff == "sensitive" and "880 dollars" in a.text
+
+
+def test_follow_up_uses_the_previous_turn(e5_pipeline):
+    history = [{"role": "user", "content": "Quelle proportion d'entreprises abandonnaient la majorité de leurs initiatives en IA en 2024 ?"},
+               {"role": "assistant", "content": "17 % en 2024. [1]"}]
+    assert "42 %" in e5_pipeline.ask("et en 2025 ?", history=history).text
+
+
+def test_blank_question_asks_for_a_question(e5_pipeline):
+    a = e5_pipeline.ask("  \n ")
+    assert a.abstained and not a.citations and "question" in a.text.lower() and "retrieve_ms" not in a.timings
+
+
+def test_very_long_question_is_truncated_with_a_notice(e5_pipeline):
+    a = e5_pipeline.ask("Combien de conversations le chatbot gérait-il par mois ? " + "bla " * 25_000)
+    assert a.notice and "2000" in a.notice
+    assert a.timings["total_ms"] < 2000
+
+
+def test_control_characters_and_html_are_harmless(e5_pipeline):
+    a = e5_pipeline.ask("<script>alert('x')</script>\x00\x07 Combien Air Canada a-t-elle dû rendre ?")
+    assert "<script>" not in a.text and "880 dollars" in a.text
+
+
+def test_other_language_is_answered_in_english(e5_pipeline):
+    a = e5_pipeline.ask("¿Cuánto dinero tuvo que devolver Air Canada a su cliente?")
+    assert a.language == "other"
+    assert a.text.startswith("I can answer in French or English") or a.text.startswith("I could not find")
+
+
+def test_every_citation_points_at_its_passage(e5_pipeline):
+    a = e5_pipeline.ask("Quand l'assistant interne Kiki a-t-il été lancé ?")
+    for c in a.citations:
+        assert normalize(c.sentence) in normalize(c.passage)
+        assert f"[{c.n}]" in a.text

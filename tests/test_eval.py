@@ -1,0 +1,71 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval.cases import Case, CaseError, load_cases
+from eval.metrics import Record, compute, regressions
+from rag.schema import Answer, Citation, Hit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _hit(source, text):
+    return Hit(id=text, text=text, source=source, title="t", date=None, score=1.0, start=0, end=len(text))
+
+
+def test_seed_set_is_large_and_valid():
+    cases = load_cases(ROOT / "eval/cases/seeds.jsonl")
+    assert len(cases) >= 40
+    kinds = {c.expect for c in cases}
+    assert kinds == {"answer", "abstain", "handoff"}
+    assert any(c.history for c in cases)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("not json", "not valid JSON"),
+    ('{"id": "a", "question": "q", "expect": "maybe"}', "expect"),
+    ('{"id": "a", "question": "q", "expect": "answer"}', "needs expected_sources"),
+])
+def test_bad_case_files_say_what_is_wrong(tmp_path, line, message):
+    path = tmp_path / "cases.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(CaseError, match=message):
+        load_cases(path)
+
+
+def test_metrics_by_hand():
+    good = Case("a", "Combien ?", "answer", ("d.txt",), ("2,3 millions",), ("2,3 millions",))
+    off = Case("b", "Capitale ?", "abstain")
+    hits = [_hit("x.txt", "rien"), _hit("d.txt", "Il gérait 2,3\u00a0Millions de conversations")]
+    cite = Citation(1, "d.txt", "t", None, hits[1].text, hits[1].text, (0, 5), (0, 5), 1.0)
+    records = [
+        Record(good, hits, Answer("Il gérait 2,3 millions [1]", citations=(cite,)), 10.0),
+        Record(off, [], Answer("Je n'ai pas trouvé", abstained=True, handoff="low_confidence"), 30.0),
+    ]
+    m = compute(records)
+    assert (m["hit_at_1"], m["hit_at_5"], m["mrr"]) == (0.0, 1.0, 0.5)
+    assert (m["answer_accuracy"], m["citation_precision"], m["abstain_accuracy"]) == (1.0, 1.0, 1.0)
+    assert m["false_abstain_rate"] == 0.0 and m["latency_p50_ms"] == 20.0
+
+
+def test_regressions_respect_tolerance_and_direction():
+    base = {"answer_accuracy": 0.9, "false_abstain_rate": 0.0}
+    assert regressions({"answer_accuracy": 0.89, "false_abstain_rate": 0.01}, base, 0.02) == []
+    failed = regressions({"answer_accuracy": 0.8, "false_abstain_rate": 0.1}, base, 0.02)
+    assert len(failed) == 2
+
+
+@pytest.mark.slow
+def test_gate_fails_on_a_degraded_config(tmp_path):
+    """Raising the abstention threshold past 1 makes every answer abstain: the gate must catch it."""
+    env = {"RAG_DATA_DIR": str(tmp_path), "RAG_MIN_CONFIDENCE": "1.01", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "m.json"
+    run = subprocess.run([sys.executable, "eval/run.py", "--cases", "eval/cases/seeds.jsonl", "--config", "hybrid",
+                          "--gate", "eval/baseline.json", "--json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "GATE FAILED" in run.stdout and "answer_accuracy" in run.stdout
+    metrics = json.loads(out.read_text())
+    assert metrics["false_abstain_rate"] == 1.0 and set(metrics) >= {"n_cases", "hit_at_1", "configs", "failures"}
