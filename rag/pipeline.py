@@ -58,9 +58,9 @@ class Pipeline:
         return self
 
     # --- retrieval -----------------------------------------------------------------------------------
-    def _search(self, query: str, k: int, mode: str, timings: dict) -> tuple[list[Hit], list[float] | None]:
+    def _search(self, query: str, k: int, mode: str, timings: dict, need_vector: bool = False) -> tuple[list[Hit], list[float] | None]:
         t = time.perf_counter()
-        vector = self.embeddings.embed_query(query) if mode != "bm25" else None
+        vector = self.embeddings.embed_query(query) if mode != "bm25" or need_vector else None
         timings["embed_ms"] = _ms(t)
         t = time.perf_counter()
         hits = self.retriever.search(query, vector, k, mode)
@@ -105,7 +105,7 @@ class Pipeline:
             return
         plain = _TAG.sub(" ", text)
         query = standalone_question(plain, history)
-        hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings)
+        hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings, need_vector=True)
         t = time.perf_counter()
         answer = None
         if hits and vector is not None:

@@ -1,0 +1,109 @@
+"""python bench/query_bench.py [--sizes 1000 10000 100000] [--queries 40]
+
+Warm latency of retrieve() and ask() on the seeds, then on synthetic corpora of 1k, 10k and 100k chunks.
+Synthetic chunks recombine real seed sentences (real text, real BM25 index, real Chroma HNSW index); their
+vectors are real sentence vectors averaged and perturbed with small noise, since embedding 100k chunks on
+2 CPU cores would take hours. Built once under bench/corpus/ (git-ignored); results go to bench/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eval.cases import load_cases  # noqa: E402
+from eval.metrics import percentile  # noqa: E402
+from rag.indexing import ingest  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from rag.store import Store  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build_synthetic(seed_settings: Settings, size: int) -> Settings:
+    settings = seed_settings.replace(data_dir=HERE / "corpus" / f"n{size}", collection=f"synthetic{size}")
+    seeds = Store(seed_settings, Pipeline(seed_settings).embeddings).open()
+    target = Store(settings, seeds.embeddings).open(create=True)
+    if target.count() >= size:
+        return settings
+    rows = list(seeds.rows(seeds.sentences, embeddings=True))
+    rng = random.Random(size)
+    nprng = np.random.default_rng(size)
+    for start in range(target.count(), size, 1000):
+        ids, docs, metas, vecs = [], [], [], []
+        for i in range(start, min(start + 1000, size)):
+            picks = rng.sample(rows, 4)
+            text = " ".join(r["text"] for r in picks)
+            vec = np.mean([r["embedding"] for r in picks], axis=0) + nprng.normal(0, 0.01, len(picks[0]["embedding"]))
+            vec /= np.linalg.norm(vec)
+            ids.append(f"syn{i}")
+            docs.append(text)
+            metas.append({"source": f"synthetic_{i // 100}.txt", "path": f"synthetic/{i // 100}", "title": "synthetic",
+                          "date": "", "chunk_index": i % 100, "start": 0, "end": len(text)})
+            vecs.append(vec.tolist())
+        for which in (target.chunks, target.sentences):  # sentence rows let ask() score the synthetic chunks
+            which._collection.upsert(ids=ids, documents=docs, metadatas=metas, embeddings=vecs)
+    target.stamp_version()
+    return settings
+
+
+def measure(settings: Settings, questions: list[str], label: str) -> dict:
+    t = time.perf_counter()
+    pipeline = Pipeline(settings).warm_up()
+    load_s = time.perf_counter() - t
+    for q in questions[:5]:
+        pipeline.ask(q)
+    retrieve_ms, ask_ms = [], []
+    for q in questions:
+        t = time.perf_counter()
+        pipeline.retrieve(q)
+        retrieve_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        pipeline.ask(q)
+        ask_ms.append((time.perf_counter() - t) * 1000)
+    row = {"corpus": label, "chunks": pipeline.store.count(), "load_s": round(load_s, 1),
+           "retrieve_p50": percentile(retrieve_ms, 0.5), "retrieve_p95": percentile(retrieve_ms, 0.95),
+           "ask_p50": percentile(ask_ms, 0.5), "ask_p95": percentile(ask_ms, 0.95), "peak_rss_mb": round(rss_mb())}
+    print(row, flush=True)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
+    parser.add_argument("--queries", type=int, default=40)
+    args = parser.parse_args()
+    base = Settings.from_env()
+    seed_settings = base.replace(data_dir=HERE / "corpus" / "seeds", collection="seeds")
+    ingest([base.docs], seed_settings, log=lambda _m: None, progress=False)
+    questions = [c.question for c in load_cases(HERE.parent / "eval/cases/seeds.jsonl") if c.expect != "handoff"][: args.queries]
+    rows = [measure(seed_settings, questions, "seeds")]
+    for size in args.sizes:
+        t = time.perf_counter()
+        settings = build_synthetic(seed_settings, size)
+        print(f"synthetic {size}: ready in {time.perf_counter() - t:.0f}s", flush=True)
+        rows.append(measure(settings, questions, f"synthetic {size}"))
+    header = "| corpus | chunks | load (s) | retrieve p50 (ms) | retrieve p95 (ms) | ask p50 (ms) | ask p95 (ms) | peak RSS (MB) |"
+    lines = [header, "|---" * 8 + "|"] + [
+        f"| {r['corpus']} | {r['chunks']} | {r['load_s']} | {r['retrieve_p50']} | {r['retrieve_p95']} | {r['ask_p50']} | {r['ask_p95']} | {r['peak_rss_mb']} |"
+        for r in rows]
+    (HERE / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
