@@ -96,6 +96,7 @@ class Store:
     # --- reading -------------------------------------------------------------------------------------
     def version(self) -> str:
         """The fingerprint the last ingest stamped; fetched afresh, as another process may have written it."""
+        self.chunks  # opens the collections: a missing index says to run ingest
         return (self.client.get_collection(self.name).metadata or {}).get("version", "")
 
     def count(self) -> int:
