@@ -46,6 +46,8 @@ def sources_html(answer: Answer) -> str:
 
 def respond(pipeline: Pipeline, message: str, history: list[dict]):
     """Stream the answer into the chat, then show its sources and handoff state."""
+    import gradio as gr
+
     history = list(history or [])
     past = [{"role": m["role"], "content": m["content"]} for m in history if isinstance(m.get("content"), str)]
     history.append({"role": "user", "content": message})
@@ -57,7 +59,7 @@ def respond(pipeline: Pipeline, message: str, history: list[dict]):
                 answer = item
             else:
                 history[-1]["content"] += item
-                yield history, "", gr_skip()
+                yield history, "", gr.skip()
     except RelaisError as exc:
         history[-1]["content"] = f"⚠️ {exc}"
         yield history, "", ""
@@ -67,12 +69,6 @@ def respond(pipeline: Pipeline, message: str, history: list[dict]):
         text += f"\n\n**{HANDOFF_NOTES[answer.handoff]}**"
     history[-1]["content"] = text
     yield history, "", sources_html(answer)
-
-
-def gr_skip():
-    import gradio as gr
-
-    return gr.skip()
 
 
 def build_app(pipeline: Pipeline):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.chunking import split  # noqa: E402
-from rag.documents import load  # noqa: E402
-from rag.embeddings import make_embeddings  # noqa: E402
-from rag.indexing import BATCH, discover, ingest  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.chunking import split
+from rag.documents import load
+from rag.embeddings import make_embeddings
+from rag.indexing import BATCH, discover, ingest
+from rag.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 

@@ -19,12 +19,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.cases import load_cases  # noqa: E402
-from eval.metrics import percentile  # noqa: E402
-from rag.indexing import ingest  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
-from rag.settings import Settings  # noqa: E402
-from rag.store import Store  # noqa: E402
+from eval.cases import load_cases
+from eval.metrics import percentile
+from rag.indexing import ingest
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from rag.store import Store
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.cases import CaseError, load_cases  # noqa: E402
-from eval.metrics import KEYS, Record, compute, failures, regressions  # noqa: E402
-from rag.conversation import standalone_question  # noqa: E402
-from rag.errors import RelaisError  # noqa: E402
-from rag.indexing import ingest  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
-from rag.schema import Answer, Citation  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from eval.cases import CaseError, load_cases
+from eval.metrics import KEYS, Record, compute, failures, regressions
+from rag.conversation import standalone_question
+from rag.errors import RelaisError
+from rag.indexing import ingest
+from rag.pipeline import Pipeline
+from rag.schema import Answer, Citation
+from rag.settings import Settings
 
 TOLERANCE = 0.02  # absolute drop allowed on any quality metric before the gate fails
 
@@ -127,22 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate", type=Path, help="fail (exit 1) when the first config falls below this baseline JSON")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help=f"gate tolerance (default {TOLERANCE})")
     args = parser.parse_args(argv)
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr)
     try:
         cases = load_cases(args.cases)
-        base = Settings.from_env()
+        env = Settings.from_env()
+        base = env.replace(llm="")  # every configuration is LLM-free except the one named llm
         configs = list(CONFIGS)
-        if base.llm:
-            configs.append(Config("llm", {}, help=f"opt-in LLM answerer {base.llm}"))
-        else:
-            base = base.replace(llm="")
+        if env.llm:
+            configs.append(Config("llm", {"llm": env.llm}, help=f"opt-in LLM answerer {env.llm}"))
         if args.config:
-            configs = [c for name in args.config for c in configs if c.name == name]
+            configs = [c for c in configs if c.name in args.config]
             if not configs:
                 raise RelaisError("config llm needs RAG_LLM (and RAG_LLM_BASE_URL): see the README")
-        hybrid_llm_free = {c.name: (c if c.name == "llm" else Config(c.name, {**c.overrides, "llm": ""}, c.tutorial, c.help)) for c in configs}
         results = {}
-        for config in hybrid_llm_free.values():
+        for config in configs:
             records = run_config(config, cases, base, log)
             results[config.name] = {"metrics": compute(records), "failures": failures(records)}
     except (CaseError, RelaisError) as exc:

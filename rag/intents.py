@@ -18,7 +18,7 @@ _REQUEST = [
     rf"\b(?:je (?:veux|voudrais|souhaite|souhaiterais|aimerais|désire|dois|préfère|préfèrerais)|j'aimerais|puis-je|pourrais-je|est-ce que je (?:peux|pourrais)|je peux|on peut|peut-on|laissez-moi|permettez-moi de)\s+(?:parler|discuter|échanger|être (?:mis|mise) en (?:relation|contact)|avoir|joindre|contacter|appeler)\s+(?:à |avec |en relation avec |en contact avec )?{_PERSON_FR}",
     rf"\b(?:passez|passe|mettez|mets|transférez|transfère|redirigez|connectez|donnez)[- ]moi\b.*\b{_PERSON_FR}",
     rf"\bmettre en relation avec {_PERSON_FR}",
-    rf"^(?:un |une )?(?:humain|conseiller|conseillère|agent|opérateur|vraie personne|personne réelle)\s*(?:svp|s'il vous plaît|s'il te plaît|please|!|\?|\.)*$",
+    r"^(?:un |une )?(?:humain|conseiller|conseillère|agent|opérateur|vraie personne|personne réelle)\s*(?:svp|s'il vous plaît|s'il te plaît|please|!|\?|\.)*$",
     r"\bje (?:ne )?veux (?:plus|pas) (?:parler )?(?:à|avec) (?:un |une |le |la |votre )?(?:robot|bot|chatbot|machine|ia)\b",
     r"\b(?:pas|plus) de (?:robot|bot|chatbot|machine)\b",
     # English

@@ -96,7 +96,7 @@ class Store:
     # --- reading -------------------------------------------------------------------------------------
     def version(self) -> str:
         """The fingerprint the last ingest stamped; fetched afresh, as another process may have written it."""
-        self.chunks  # opens the collections: a missing index says to run ingest
+        _ = self.chunks  # opens the collections: a missing index says to run ingest
         return (self.client.get_collection(self.name).metadata or {}).get("version", "")
 
     def count(self) -> int:
@@ -143,10 +143,6 @@ class Store:
         return list(self.rows(self.sentences, where=where, embeddings=True))
 
     # --- writing -------------------------------------------------------------------------------------
-    def add(self, which: Chroma, documents: list[Document]) -> None:
-        if documents:
-            which.add_documents(documents, ids=[d.id for d in documents])
-
     def delete(self, which: Chroma, ids: list[str]) -> None:
         for i in range(0, len(ids), _PAGE):
             which.delete(ids=ids[i : i + _PAGE])

@@ -51,17 +51,7 @@ _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+", re.UNICODE)
 _ELISION = re.compile(r"^(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
 
 STOPWORDS = frozenset(
-    """
-    a à au aux avec ce ces cet cette dans de des du elle elles en et est été être eu il ils je la le les leur leurs
-    lui ma mais me même mes moi mon ne nos notre nous on ou où par pas pour qu que quel quelle quelles quels qui sa
-    se ses si son sont sur ta te tes toi ton tu un une vos votre vous y ont avait avaient fait faire plus comme
-    dont ainsi aussi tout tous toutes toute très sans sous entre après avant depuis selon lors alors donc car or ni
-    cela ça ceci celui celle ceux celles c d j l m n s t qu est-ce combien comment pourquoi quand quoi
-    the of and or to in on at for from by with without is are was were be been being has have had do does did it its
-    this that these those as an not no but if then than so such which who whom whose what when where why how many much
-    into about over under after before between during i you he she we they me my your his her our their them us
-    can could would should will shall may might must there here also just only very
-    """.split()
+    ["a", "à", "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "elles", "en", "et", "est", "été", "être", "eu", "il", "ils", "je", "la", "le", "les", "leur", "leurs", "lui", "ma", "mais", "me", "même", "mes", "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "où", "par", "pas", "pour", "qu", "que", "quel", "quelle", "quelles", "quels", "qui", "sa", "se", "ses", "si", "son", "sont", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "ont", "avait", "avaient", "fait", "faire", "plus", "comme", "dont", "ainsi", "aussi", "tout", "tous", "toutes", "toute", "très", "sans", "sous", "entre", "après", "avant", "depuis", "selon", "lors", "alors", "donc", "car", "or", "ni", "cela", "ça", "ceci", "celui", "celle", "ceux", "celles", "c", "d", "j", "l", "m", "n", "s", "t", "qu", "est-ce", "combien", "comment", "pourquoi", "quand", "quoi", "the", "of", "and", "or", "to", "in", "on", "at", "for", "from", "by", "with", "without", "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "do", "does", "did", "it", "its", "this", "that", "these", "those", "as", "an", "not", "no", "but", "if", "then", "than", "so", "such", "which", "who", "whom", "whose", "what", "when", "where", "why", "how", "many", "much", "into", "about", "over", "under", "after", "before", "between", "during", "i", "you", "he", "she", "we", "they", "me", "my", "your", "his", "her", "our", "their", "them", "us", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "there", "here", "also", "just", "only", "very"]
 )
 
 
@@ -99,14 +89,11 @@ def _fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
 
 
-_FR_MARKERS = frozenset("le la les des du un une est et que qui quel quelle quels quelles pourquoi comment combien "
-                        "quand où avec pour dans sur pas je vous il elle ont été a-t-il a-t-elle".split())
-_EN_MARKERS = frozenset("the is are was were what which who why how many much when where does did do with for of "
-                        "and to in i you it please".split())
+_FR_MARKERS = frozenset(["le", "la", "les", "des", "du", "un", "une", "est", "et", "que", "qui", "quel", "quelle", "quels", "quelles", "pourquoi", "comment", "combien", "quand", "où", "avec", "pour", "dans", "sur", "pas", "je", "vous", "il", "elle", "ont", "été", "a-t-il", "a-t-elle"])
+_EN_MARKERS = frozenset(["the", "is", "are", "was", "were", "what", "which", "who", "why", "how", "many", "much", "when", "where", "does", "did", "do", "with", "for", "of", "and", "to", "in", "i", "you", "it", "please"])
 
 
-_OTHER_MARKERS = frozenset("el los las por qué cuántas cuántos cuál es una del der die das und wie viele ist nicht "
-                           "ein eine hat mit lo gli quanti quante che di della os um uma não como".split())
+_OTHER_MARKERS = frozenset(["el", "los", "las", "por", "qué", "cuántas", "cuántos", "cuál", "es", "una", "del", "der", "die", "das", "und", "wie", "viele", "ist", "nicht", "ein", "eine", "hat", "mit", "lo", "gli", "quanti", "quante", "che", "di", "della", "os", "um", "uma", "não", "como"])
 
 
 def language(text: str) -> str:
