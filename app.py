@@ -1,12 +1,18 @@
-"""python app.py: the chat UI (Gradio Blocks, served by FastAPI on 127.0.0.1). The UI is a thin shell over rag."""
+"""python app.py: the chat page (Gradio Blocks) beside the HTTP API, agent console and widget, in one FastAPI app.
 
-from __future__ import annotations
+The page is a thin shell: the Desk (rag/handoff.py) owns conversations, rag/chat_view.py renders them.
+"""
 
-import html
+
 import os
 import sys
+import threading
 
-from rag import Answer, Pipeline, RelaisError, Settings
+from rag import Pipeline, RelaisError, Settings
+from rag.chat_view import LABELS, rows, status_line
+from rag.errors import InputError
+from rag.handoff import Desk, Turn
+from rag.storage import Storage
 
 EXAMPLES = [
     "Combien de conversations le chatbot gérait-il par mois ?",
@@ -14,101 +20,184 @@ EXAMPLES = [
     "How much did Air Canada have to pay back?",
     "Je veux parler à quelqu'un",
 ]
-HANDOFF_NOTES = {
-    "requested": "Demande de conseiller enregistrée / A person has been requested.",
-    "sensitive": "Message sensible : un conseiller est proposé / Sensitive message: a person is offered.",
-    "low_confidence": "Réponse introuvable : un conseiller est proposé / Not found: a person is offered.",
-}
+POLL_SECONDS = 1.5
 
 
-def sources_html(answer: Answer) -> str:
-    """Numbered cards of the cited passages, the supporting sentence highlighted; every text escaped."""
-    if not answer.citations:
-        return ""
-    cards, seen = [], set()
-    for c in answer.citations:
-        if c.n in seen:
-            continue
-        seen.add(c.n)
-        spans = sorted(x.span for x in answer.citations if x.n == c.n)
-        body, pos = [], 0
-        for a, b in spans:
-            body.append(html.escape(c.passage[pos:a]) + f"<mark>{html.escape(c.passage[a:b])}</mark>")
-            pos = b
-        body.append(html.escape(c.passage[pos:]))
-        meta = " · ".join(html.escape(x) for x in (c.source, c.date or "") if x)
-        cards.append(
-            f"<details class='relais-card' open><summary><b>[{c.n}] {html.escape(c.title)}</b> <small>{meta}</small></summary>"
-            f"<p style='white-space:pre-wrap'>{''.join(body)}</p></details>"
-        )
-    return "".join(cards)
-
-
-def respond(pipeline: Pipeline, message: str, history: list[dict]):
-    """Stream the answer into the chat, then show its sources and handoff state."""
+def build_app(desk: Desk):
     import gradio as gr
 
-    history = list(history or [])
-    past = [{"role": m["role"], "content": m["content"]} for m in history if isinstance(m.get("content"), str)]
-    history.append({"role": "user", "content": message})
-    history.append({"role": "assistant", "content": ""})
-    answer = None
-    try:
-        for item in pipeline.stream(message, past):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                history[-1]["content"] += item
-                yield history, "", gr.skip()
-    except RelaisError as exc:
-        history[-1]["content"] = f"⚠️ {exc}"
-        yield history, "", ""
-        return
-    text = answer.text + (f"\n\n_{answer.notice}_" if answer.notice else "")
-    if answer.handoff:
-        text += f"\n\n**{HANDOFF_NOTES[answer.handoff]}**"
-    history[-1]["content"] = text
-    yield history, "", sources_html(answer)
+    def view(cid: str, lang: str):
+        if not cid:
+            return [], [], 0, status_line(None, lang)
+        try:
+            chat, ids = rows(desk.messages(cid), lang)
+        except RelaisError:  # a conversation id from an old data folder: start afresh
+            return [], [], 0, status_line(None, lang)
+        return chat, ids, (ids[-1] if ids else 0), status_line(desk.status(cid), lang)
 
+    def controls(cid: str, lang: str):
+        status = desk.status(cid) if cid else None
+        waiting = status is not None and status.state == "waiting"
+        busy = status is not None and status.state != "bot"
+        return gr.update(visible=busy), gr.update(visible=waiting and status.agents_online == 0)
 
-def build_app(pipeline: Pipeline):
-    import gradio as gr
+    def submit(message: str, cid: str, lang: str):
+        if not cid:
+            cid = desk.start(lang)
+        chat, ids, last, status = view(cid, lang)
+        chat = chat + [{"role": "user", "content": rows_for_text(message)}, {"role": "assistant", "content": ""}]
+        try:
+            for item in desk.say(cid, message):
+                if isinstance(item, Turn):
+                    break
+                chat[-1]["content"] += rows_for_text(item)
+                yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip()
+        except InputError as exc:
+            gr.Warning(str(exc))
+            yield (*view(cid, lang)[:1], gr.skip(), cid, ids, last, status, *controls(cid, lang))
+            return
+        chat, ids, last, status = view(cid, lang)
+        if item.user_message_id is None and item.answer is not None:  # an empty question: the bot's prompt, not kept
+            chat = chat + [{"role": "assistant", "content": rows_for_text(item.answer.text)}]
+        yield chat, "", cid, ids, last, status, *controls(cid, lang)
+
+    def poll(cid: str, last: int, lang: str):
+        if not cid:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        newest = desk.messages(cid, last)
+        if not newest or (newest[-1].role == "user" and desk.conversation(cid).state == "bot"):  # the bot is answering
+            return gr.skip(), gr.skip(), gr.skip(), status_line(desk.status(cid), lang), *controls(cid, lang)
+        chat, ids, last, status = view(cid, lang)
+        return chat, ids, last, status, *controls(cid, lang)
+
+    def human(cid: str, lang: str):
+        cid = cid or desk.start(lang)
+        desk.request_human(cid)
+        return cid, *view(cid, lang), *controls(cid, lang)
+
+    def cancel(cid: str, lang: str):
+        if cid:
+            desk.cancel(cid)
+        return (*view(cid, lang), *controls(cid, lang))
+
+    def ticket(contact: str, message: str, cid: str, lang: str):
+        try:
+            desk.leave_ticket(cid, contact, message)
+        except InputError as exc:
+            gr.Warning(str(exc))
+            return gr.skip(), gr.skip(), *view(cid, lang), *controls(cid, lang)
+        return "", "", *view(cid, lang), *controls(cid, lang)
+
+    def like(data: gr.LikeData, cid: str, ids: list[int]):
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        if cid and 0 <= index < len(ids):
+            try:
+                desk.feedback(cid, ids[index], 1 if data.liked else -1)
+            except RelaisError:
+                gr.Info("Only the bot's answers can be rated / Seules les réponses du bot se notent.")
+
+    def relabel(lang: str, cid: str):
+        t = LABELS[lang]
+        return (t["title"], gr.update(label=t["box"], placeholder=t["placeholder"]), gr.update(value=t["send"]),
+                gr.update(value=t["human"]), gr.update(value=t["cancel"]), t["ticket_intro"], gr.update(label=t["contact"]),
+                gr.update(label=t["ticket_message"]), gr.update(value=t["ticket"]), view(cid, lang)[3])
 
     with gr.Blocks(title="Relais") as demo:
-        gr.Markdown("# Relais\nRéponses sourcées à partir des documents, et un humain à un clic. / Cited answers, a person one click away.")
+        cid = gr.BrowserState("", storage_key="relais_conversation")
+        ids, last = gr.State([]), gr.State(0)
         with gr.Row():
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=480, sanitize_html=True)
-                box = gr.Textbox(label="Votre question / Your question", placeholder=EXAMPLES[0], max_length=4000)
-                gr.Examples(EXAMPLES, inputs=box)
-            with gr.Column(scale=2):
-                gr.Markdown("### Sources")
-                sources = gr.HTML()
-        box.submit(lambda m, h: (yield from respond(pipeline, m, h)), [box, chat], [chat, box, sources])
+            title = gr.Markdown(LABELS["fr"]["title"])
+            lang = gr.Radio([("Français", "fr"), ("English", "en")], value="fr", show_label=False, scale=0, min_width=220)
+        chat = gr.Chatbot(label="Relais", height=520, sanitize_html=True, elem_id="relais-chat")
+        status = gr.Markdown(LABELS["fr"]["bot_state"], elem_id="relais-status")
+        with gr.Row():
+            box = gr.Textbox(label=LABELS["fr"]["box"], placeholder=LABELS["fr"]["placeholder"], scale=5, elem_id="relais-box")
+            send = gr.Button(LABELS["fr"]["send"], variant="primary", scale=1)
+        with gr.Row():
+            human_btn = gr.Button(LABELS["fr"]["human"], elem_id="relais-human")
+            cancel_btn = gr.Button(LABELS["fr"]["cancel"], visible=False, elem_id="relais-cancel")
+        with gr.Group(visible=False) as ticket_box:
+            intro = gr.Markdown(LABELS["fr"]["ticket_intro"])
+            contact = gr.Textbox(label=LABELS["fr"]["contact"], max_lines=1)
+            note = gr.Textbox(label=LABELS["fr"]["ticket_message"], lines=3)
+            ticket_btn = gr.Button(LABELS["fr"]["ticket"])
+        gr.Examples(EXAMPLES, inputs=box)
+
+        outs = [chat, box, cid, ids, last, status, cancel_btn, ticket_box]
+        box.submit(submit, [box, cid, lang], outs, api_name="ask", concurrency_limit=8)
+        send.click(submit, [box, cid, lang], outs, api_visibility="private", concurrency_limit=8)
+        human_btn.click(human, [cid, lang], [cid, chat, ids, last, status, cancel_btn, ticket_box], api_name="talk_to_human")
+        cancel_btn.click(cancel, [cid, lang], [chat, ids, last, status, cancel_btn, ticket_box], api_visibility="private")
+        ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, chat, ids, last, status, cancel_btn, ticket_box],
+                         api_visibility="private")
+        chat.like(like, [cid, ids], None)
+        gr.Timer(POLL_SECONDS).tick(poll, [cid, last, lang], [chat, ids, last, status, cancel_btn, ticket_box],
+                                    api_visibility="private", show_progress="hidden", concurrency_limit=None)
+        lang.change(relabel, [lang, cid], [title, box, send, human_btn, cancel_btn, intro, contact, note, ticket_btn, status],
+                    api_visibility="private").then(lambda c, lg: view(c, lg)[:3], [cid, lang], [chat, ids, last], api_visibility="private")
+        demo.load(None, None, lang, api_visibility="private", js="() => (navigator.language || 'fr').toLowerCase().startsWith('fr') ? 'fr' : 'en'")
+        demo.load(lambda c, lg: view(c, lg), [cid, lang], [chat, ids, last, status], api_visibility="private")
     return demo
 
 
-def main() -> int:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-    import uvicorn
-    from fastapi import FastAPI
+def rows_for_text(text: str) -> str:
+    return rows([_Plain(text)], "fr")[0][0]["content"]
 
-    settings = Settings.from_env()
+
+class _Plain:
+    """A not-yet-stored text rendered like a user message (escaped)."""
+
+    role, author, answer, id = "user", None, None, 0
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def create_app(settings: Settings):
+    """The whole app: HTTP API + console + widget, with the chat page mounted at /."""
+    import gradio as gr
+
+    from rag.api import build_api
+    from rag.auth import Agents
+    from rag.indexing import ingest
+
+    agents = Agents(settings)  # refuses a non-loopback bind without agent passwords, before anything is loaded
     pipeline = Pipeline.from_settings(settings)
     try:
         pipeline.warm_up()
     except RelaisError:
-        from rag.indexing import ingest
-
         print(f"no index yet: ingesting {settings.docs} …", file=sys.stderr)
-        print(ingest([settings.docs], settings).summary(), file=sys.stderr)
+        print(ingest(settings.ingest_paths(), settings, log=lambda m: print(m, file=sys.stderr)).summary(), file=sys.stderr)
         pipeline = Pipeline.from_settings(settings).warm_up()
-    app = FastAPI(title="Relais")
-    gr.mount_gradio_app(app, build_app(pipeline), path="/")
-    host, port = settings.host, settings.port
-    print(f"Relais on http://{host}:{port}", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    lock = threading.Lock()
+
+    def reindex(folder):
+        with lock:
+            return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False)
+
+    desk = Desk(pipeline, Storage(settings.database_path), settings.knowledge_path, reindex)
+
+    def health() -> dict:
+        return {"chunks": pipeline.store.count(), "waiting": len(desk.storage.conversations(("waiting",)))}
+
+    api = build_api(desk, agents, settings.allowed_origins, settings.rate_limit, health)
+    if agents.is_default:
+        print("agent console: /agent, sign in as agent / relais (set RAG_AGENTS to change it)", file=sys.stderr)
+    return gr.mount_gradio_app(api, build_app(desk), path="/")
+
+
+def main() -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import uvicorn
+
+    try:
+        settings = Settings.from_env()
+        app = create_app(settings)
+    except RelaisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Relais on http://{settings.host}:{settings.port}  (agents: /agent, API: /docs)", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
 

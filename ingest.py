@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
-        report = ingest(args.paths or [settings.docs], settings, reset=args.reset, progress=False if args.quiet else None)
+        report = ingest(args.paths or settings.ingest_paths(), settings, reset=args.reset, progress=False if args.quiet else None)
     except RelaisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

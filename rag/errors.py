@@ -23,3 +23,15 @@ class EmbedderUnavailableError(RelaisError):
 
 class LLMError(RelaisError):
     """The configured LLM could not be reached or answered badly."""
+
+
+class NotFoundError(RelaisError):
+    """An unknown conversation or message (ids are unguessable, so a typo or an expired link)."""
+
+
+class ConflictError(RelaisError):
+    """The conversation is not in a state that allows this (claimed by someone else, not waiting, ...)."""
+
+
+class InputError(RelaisError):
+    """A message or form field the user must fix (empty, too long)."""

@@ -25,3 +25,24 @@ LEAD_IN = {
     "en": "The documents (in French) say: ",
     "other": "I can answer in French or English; here is what the documents (in French) say: ",
 }
+
+# --- handoff: what the user is told as the conversation changes hands ---------------------------------
+WAITING = {
+    "fr": "Vous êtes en attente d'un conseiller. Le bot ne répondra plus tant qu'un conseiller ne vous a pas rendu la main.",
+    "en": "You are waiting for a person. The bot stays silent until a person hands you back to it.",
+}
+CANCELLED = {"fr": "Demande annulée : le bot vous répond de nouveau.", "en": "Request cancelled: the bot answers you again."}
+JOINED = {"fr": "{agent} a rejoint la conversation.", "en": "{agent} joined the conversation."}
+LEFT = {"fr": "{agent} a quitté la conversation : le bot vous répond de nouveau.", "en": "{agent} left the conversation: the bot answers you again."}
+TICKET = {
+    "fr": "Message enregistré : un conseiller vous recontactera à « {contact} ».",
+    "en": "Message saved: a person will get back to you at “{contact}”.",
+}
+REASONS = {
+    "requested": {"fr": "vous avez demandé un conseiller", "en": "you asked for a person"},
+    "sensitive": {"fr": "votre message semble sensible", "en": "your message looks sensitive"},
+    "low_confidence": {"fr": "le bot n'a pas trouvé de réponse sûre", "en": "the bot found no reliable answer"},
+    "repeated_abstention": {"fr": "le bot n'a pas trouvé de réponse deux fois de suite",
+                            "en": "the bot found no answer twice in a row"},
+    "negative_feedback": {"fr": "la réponse précédente ne vous a pas aidé", "en": "the previous answer did not help you"},
+}

@@ -44,6 +44,20 @@ class Settings:
     llm_api_key: str = _setting("", "API key for the OpenAI-compatible server (any text for local servers).")
     host: str = _setting("127.0.0.1", "Address `python app.py` listens on.")
     port: int = _setting(7860, "Port `python app.py` listens on.")
+    agents: str = _setting(
+        "",
+        "Agent console sign-ins, `name:password` pairs separated by commas. Empty on a loopback bind: one agent "
+        "`agent` with password `relais`; on any other bind the app refuses to start without it.",
+    )
+    allowed_origins: str = _setting(
+        "",
+        "Other sites allowed to call the HTTP API and embed the widget, comma-separated (e.g. `https://shop.example`); "
+        "the app's own origin is always allowed, any other is refused.",
+    )
+    rate_limit: int = _setting(30, "Chat requests per minute per client on the HTTP API and widget (0: no limit).")
+    knowledge_dir: str = _setting(
+        "", "Folder where agents save answers as documents (empty: `<RAG_DATA_DIR>/knowledge`); ingest reads it with RAG_DOCS."
+    )
     llm_timeout: float = _setting(60.0, "Seconds to wait for the LLM before falling back to the extractive answer.")
 
     @classmethod
@@ -67,6 +81,18 @@ class Settings:
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def knowledge_path(self) -> Path:
+        return Path(self.knowledge_dir) if self.knowledge_dir else self.data_dir / "knowledge"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "relais.db"
+
+    def ingest_paths(self) -> list[Path]:
+        """What a plain `python ingest.py` reads: the documents, and the agents' saved answers when there are any."""
+        return [self.docs] + ([self.knowledge_path] if self.knowledge_path.is_dir() else [])
 
 
 def _convert(name: str, raw: str, default):

@@ -1,0 +1,245 @@
+"""The HTTP API (JSON and server-sent events), the agent console's API, and the static widget and console files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .auth import COOKIE, SESSION_SECONDS, Agents
+from .errors import ConflictError, InputError, NotFoundError, RelaisError
+from .guards import Guards
+from .handoff import Desk, Turn, answer_dict
+from .messages import REASONS
+
+STATIC = Path(__file__).parent / "static"
+Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback"]
+
+
+class ChatRequest(BaseModel):
+    question: str = Field(description="The user's message; over RAG_MAX_QUESTION_CHARS it is truncated, with a notice")
+    conversation_id: str | None = Field(None, max_length=64, description="Omit to start a new conversation")
+    lang: Literal["fr", "en"] | None = None
+
+
+class NewConversation(BaseModel):
+    lang: Literal["fr", "en"] = "fr"
+
+
+class HandoffRequest(BaseModel):
+    reason: Reason | None = Field(None, description="Default: the reason the bot offered, else `requested`")
+
+
+class FeedbackRequest(BaseModel):
+    message_id: int
+    value: Literal["up", "down"]
+
+
+class TicketRequest(BaseModel):
+    contact: str = Field(max_length=200, description="An e-mail address or phone number")
+    message: str = Field(max_length=4000)
+
+
+class Login(BaseModel):
+    name: str = Field(max_length=100)
+    password: str = Field(max_length=200)
+
+
+class Reply(BaseModel):
+    text: str = Field(max_length=4000)
+
+
+class Presence(BaseModel):
+    online: bool
+
+
+class KnowledgeEntry(BaseModel):
+    question: str = Field(max_length=500)
+    answer: str = Field(max_length=4000)
+
+
+class ApiError(BaseModel):
+    error: str
+
+
+ERRORS = {404: {"model": ApiError}, 409: {"model": ApiError}, 422: {"model": ApiError}, 429: {"model": ApiError}}
+
+
+def turn_payload(cid: str, turn: Turn) -> dict:
+    return {
+        "conversation_id": cid,
+        "message_id": turn.bot_message_id,
+        "answer": answer_dict(turn.answer) if turn.answer else None,
+        "status": turn.status.public(),
+    }
+
+
+def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int = 30, health=None) -> FastAPI:
+    app = FastAPI(title="Relais", version="0.1.0", description="Cited answers from your documents, and a person one click away.")
+
+    @app.exception_handler(RelaisError)
+    async def relais_error(_request: Request, exc: RelaisError):
+        status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, ConflictError) else 422 if isinstance(exc, InputError) else 503
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"invalid request ({problems}): see /docs for the expected JSON"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    def conversation_for(body: ChatRequest) -> str:
+        return desk.conversation(body.conversation_id).id if body.conversation_id else desk.start(body.lang or "fr")
+
+    # --- public API ----------------------------------------------------------------------------------
+    @app.get("/health", tags=["public"])
+    def get_health() -> dict:
+        return {"status": "ok", **(health() if health else {})}
+
+    @app.post("/api/chat", tags=["public"], responses=ERRORS)
+    def chat(body: ChatRequest) -> dict:
+        """Ask a question: the answer with its citations, confidence and handoff state."""
+        cid = conversation_for(body)
+        return turn_payload(cid, desk.ask(cid, body.question))
+
+    @app.post("/api/chat/stream", tags=["public"], responses=ERRORS)
+    def chat_stream(body: ChatRequest) -> StreamingResponse:
+        """Server-sent events: `start` {conversation_id}, `token` {text} as produced, then `answer` (as /api/chat)."""
+        cid = conversation_for(body)
+
+        def events():
+            yield _sse("start", {"conversation_id": cid})
+            try:
+                for item in desk.say(cid, body.question):
+                    yield _sse("answer", turn_payload(cid, item)) if isinstance(item, Turn) else _sse("token", {"text": item})
+            except RelaisError as exc:
+                yield _sse("error", {"error": str(exc)})
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.post("/api/conversations", tags=["public"])
+    def new_conversation(body: NewConversation | None = None) -> dict:
+        cid = desk.start(body.lang if body else "fr")
+        return {"conversation_id": cid, "status": desk.status(cid).public()}
+
+    @app.post("/api/conversations/{cid}/handoff", tags=["public"], responses=ERRORS)
+    def handoff(cid: str, body: HandoffRequest | None = None) -> dict:
+        """Ask for a person: the conversation joins the queue; the bot stays silent until the person closes it."""
+        return {"status": desk.request_human(cid, body.reason if body else None).public()}
+
+    @app.post("/api/conversations/{cid}/cancel", tags=["public"], responses=ERRORS)
+    def cancel(cid: str) -> dict:
+        return {"status": desk.cancel(cid).public()}
+
+    @app.get("/api/conversations/{cid}/messages", tags=["public"], responses=ERRORS)
+    def messages(cid: str, after: int = 0) -> dict:
+        """Messages after id `after` (bot answers, the agent's replies, notices) and the handoff status: poll it."""
+        return {"messages": [m.public() for m in desk.messages(cid, after)], "status": desk.status(cid).public()}
+
+    @app.post("/api/conversations/{cid}/feedback", tags=["public"], responses=ERRORS)
+    def feedback(cid: str, body: FeedbackRequest) -> dict:
+        desk.feedback(cid, body.message_id, 1 if body.value == "up" else -1)
+        return {"ok": True}
+
+    @app.post("/api/conversations/{cid}/ticket", tags=["public"], responses=ERRORS)
+    def ticket(cid: str, body: TicketRequest) -> dict:
+        """No person available: leave a message and a contact."""
+        return {"status": desk.leave_ticket(cid, body.contact, body.message).public()}
+
+    # --- agent console API (signed-in agents, same origin only) ---------------------------------------
+    def agent(request: Request) -> str:
+        name = agents.verify(request.cookies.get(COOKIE))
+        if name is None:
+            raise HTTPException(401, "sign in at /agent first")
+        return name
+
+    @app.post("/api/agent/login", tags=["agent"])
+    def login(body: Login) -> JSONResponse:
+        if not agents.check(body.name, body.password):
+            return JSONResponse({"error": "wrong name or password"}, status_code=401)
+        desk.heartbeat(body.name, online=True)
+        response = JSONResponse({"name": body.name})
+        response.set_cookie(COOKIE, agents.token(body.name), max_age=SESSION_SECONDS, httponly=True, samesite="strict")
+        return response
+
+    @app.post("/api/agent/logout", tags=["agent"])
+    def logout(request: Request) -> JSONResponse:
+        if name := agents.verify(request.cookies.get(COOKIE)):
+            desk.heartbeat(name, online=False)
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/api/agent/me", tags=["agent"])
+    def me(name: str = Depends(agent)) -> dict:
+        return {"name": name, "default_password": agents.is_default}
+
+    @app.post("/api/agent/presence", tags=["agent"])
+    def presence(body: Presence, name: str = Depends(agent)) -> dict:
+        desk.heartbeat(name, online=body.online)
+        return {"online": body.online}
+
+    @app.get("/api/agent/queue", tags=["agent"])
+    def queue(name: str = Depends(agent)) -> dict:
+        desk.heartbeat(name)
+        tickets = [dict(t) for t in desk.storage.tickets()[:50]]
+        return {"agent": name, "queue": desk.queue(name), "tickets": tickets, "agents_online": desk.agents_online(),
+                "reasons": {k: v["en"] for k, v in REASONS.items()}}
+
+    @app.get("/api/agent/conversations/{cid}", tags=["agent"], responses=ERRORS)
+    def packet(cid: str, _name: str = Depends(agent)) -> dict:
+        return desk.packet(cid)
+
+    @app.post("/api/agent/conversations/{cid}/claim", tags=["agent"], responses=ERRORS)
+    def claim(cid: str, name: str = Depends(agent)) -> JSONResponse:
+        if desk.claim(cid, name):
+            return JSONResponse({"claimed": True, "status": desk.status(cid).public()})
+        owner = desk.conversation(cid).agent
+        return JSONResponse({"error": f"already taken by {owner}" if owner else "this conversation is not waiting"}, status_code=409)
+
+    @app.post("/api/agent/conversations/{cid}/reply", tags=["agent"], responses=ERRORS)
+    def reply(cid: str, body: Reply, name: str = Depends(agent)) -> dict:
+        return {"message_id": desk.reply(cid, name, body.text)}
+
+    @app.post("/api/agent/conversations/{cid}/close", tags=["agent"], responses=ERRORS)
+    def close(cid: str, name: str = Depends(agent)) -> dict:
+        return {"status": desk.close(cid, name).public()}
+
+    @app.post("/api/agent/knowledge", tags=["agent"], responses=ERRORS)
+    def knowledge(body: KnowledgeEntry, name: str = Depends(agent)) -> dict:
+        """Save an answer as a document; it is ingested at once and cited by the bot from then on."""
+        return {"path": str(desk.save_knowledge(name, body.question, body.answer))}
+
+    @app.get("/api/metrics", tags=["agent"])
+    def metrics(_name: str = Depends(agent)) -> dict:
+        return desk.metrics()
+
+    # --- static files: the console and the widget (no build step, no CDN) ------------------------------
+    @app.get("/agent", include_in_schema=False)
+    def console() -> FileResponse:
+        return FileResponse(STATIC / "agent.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/agent/{name}", include_in_schema=False)
+    def console_asset(name: Literal["agent.js", "agent.css"]) -> FileResponse:
+        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript",
+                            headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
+
+    app.add_middleware(Guards, allowed_origins=allowed_origins, rate_limit=rate_limit)
+    return app
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

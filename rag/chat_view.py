@@ -1,0 +1,99 @@
+"""What the chat page shows, as plain functions of stored data: transcript rows, source cards, status line.
+
+Every text from a user, an agent or a document is HTML-escaped here, so it is displayed and never run.
+"""
+
+from __future__ import annotations
+
+import html
+
+from .handoff import Status
+from .messages import REASONS
+from .storage import Message
+
+LABELS = {
+    "fr": {
+        "title": "# Relais\nRéponses sourcées à partir des documents, et un humain à un clic.",
+        "box": "Votre question", "placeholder": "Combien de conversations le chatbot gérait-il par mois ?",
+        "send": "Envoyer", "human": "🙋 Parler à un humain", "cancel": "Annuler la demande",
+        "contact": "Votre e-mail ou téléphone", "ticket_message": "Votre message pour un conseiller",
+        "ticket": "Laisser un message", "ticket_intro": "Aucun conseiller n'est en ligne : laissez un message et un contact, rien ne sera perdu.",
+        "offer": "💡 Un conseiller vous est proposé ({reason}) : cliquez sur « Parler à un humain ».",
+        "waiting": "⏳ En attente d'un conseiller ({reason}). Position {position} dans la file, attente estimée {wait}.",
+        "no_agent": " Aucun conseiller en ligne pour l'instant.",
+        "human_state": "👤 Vous échangez avec **{agent}**. Le bot reste silencieux.",
+        "bot_state": "🤖 Le bot vous répond. Un humain est disponible à tout moment.",
+        "sources": "Sources", "agent": "conseiller",
+    },
+    "en": {
+        "title": "# Relais\nCited answers from the documents, and a person one click away.",
+        "box": "Your question", "placeholder": "How many conversations did the chatbot handle per month?",
+        "send": "Send", "human": "🙋 Talk to a human", "cancel": "Cancel the request",
+        "contact": "Your e-mail or phone", "ticket_message": "Your message for a person",
+        "ticket": "Leave a message", "ticket_intro": "No one is online: leave a message and a contact, nothing will be lost.",
+        "offer": "💡 A person is offered ({reason}): click “Talk to a human”.",
+        "waiting": "⏳ Waiting for a person ({reason}). Position {position} in the queue, estimated wait {wait}.",
+        "no_agent": " No one is online right now.",
+        "human_state": "👤 You are talking with **{agent}**. The bot stays silent.",
+        "bot_state": "🤖 The bot answers you. A person is available at any time.",
+        "sources": "Sources", "agent": "agent",
+    },
+}
+
+
+def cards_html(answer: dict) -> str:
+    """Numbered cards of the cited passages (expandable), the supporting sentence highlighted."""
+    seen: dict[int, dict] = {}
+    spans: dict[int, list] = {}
+    for c in answer.get("citations") or []:
+        seen.setdefault(c["n"], c)
+        spans.setdefault(c["n"], []).append(tuple(c["span"]))
+    cards = []
+    for n, c in seen.items():
+        passage, pos, body = c["passage"], 0, []
+        for a, b in sorted(spans[n]):
+            body.append(_esc(passage[pos:a]) + f"<mark>{_esc(passage[a:b])}</mark>")
+            pos = max(pos, b)
+        body.append(_esc(passage[pos:]))
+        meta = " · ".join(_esc(x) for x in (c["source"], c.get("date") or "") if x)
+        cards.append(
+            f"<details class='relais-card'><summary><b>[{n}] {_esc(c['title'])}</b> <small>{meta}</small>"
+            f"<br><q>{_esc(c['sentence'])}</q></summary><p>{''.join(body)}</p></details>"
+        )
+    return "".join(cards)
+
+
+def rows(messages: list[Message], lang: str) -> tuple[list[dict], list[int]]:
+    """Chatbot rows (messages format) and the stored message id behind each row."""
+    out, ids = [], []
+    for m in messages:
+        if m.role == "user":
+            content, role = _esc(m.text), "user"
+        elif m.role == "bot":
+            cards = cards_html(m.answer or {})
+            content, role = _esc(m.text) + (f"\n\n{cards}" if cards else ""), "assistant"
+        elif m.role == "agent":
+            content, role = f"**👤 {_esc(m.author or '')}** ({LABELS[lang]['agent']}) : {_esc(m.text)}", "assistant"
+        else:
+            content, role = f"ℹ️ *{_esc(m.text)}*", "assistant"
+        out.append({"role": role, "content": content})
+        ids.append(m.id)
+    return out, ids
+
+
+def status_line(status: Status | None, lang: str) -> str:
+    labels = LABELS[lang]
+    if status is None:
+        return labels["bot_state"]
+    reason = REASONS.get(status.reason or status.offer or "", {}).get(lang, "")
+    if status.state == "waiting":
+        wait = f"~{max(1, round((status.wait_s or 0) / 60))} min"
+        line = labels["waiting"].format(reason=reason, position=status.position or 1, wait=wait)
+        return line + (labels["no_agent"] if status.agents_online == 0 else "")
+    if status.state == "human":
+        return labels["human_state"].format(agent=_esc(status.agent or ""))
+    return labels["offer"].format(reason=reason) if status.offer else labels["bot_state"]
+
+
+def _esc(text: str) -> str:
+    return html.escape(text or "", quote=False).replace("\n", "<br>")

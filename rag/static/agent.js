@@ -1,0 +1,132 @@
+// Relais agent console: plain JavaScript over /api/agent/*. Every text goes through textContent, never innerHTML.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const POLL_MS = 1500;
+  let selected = null, me = null, timer = null, reasons = {};
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node[k] = v;
+    }
+    for (const c of children) if (c != null) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+
+  async function api(path, body) {
+    const opts = body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+    const r = await fetch(path, { credentials: "same-origin", ...opts });
+    const data = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+    if (r.status === 401 && path !== "/api/agent/login") { showLogin(); throw new Error(data.error); }
+    if (!r.ok) throw Object.assign(new Error(data.error || `HTTP ${r.status}`), { status: r.status });
+    return data;
+  }
+
+  function showLogin() {
+    clearInterval(timer); timer = null;
+    $("login").hidden = false; $("desk").hidden = true; $("metrics").hidden = true; $("nav").hidden = true;
+  }
+
+  async function start() {
+    try { me = await api("/api/agent/me"); } catch { return; }
+    $("login").hidden = true; $("nav").hidden = false; $("desk").hidden = false;
+    $("me").textContent = me.name + (me.default_password ? " (default password: set RAG_AGENTS)" : "");
+    await api("/api/agent/presence", { online: $("online").checked });
+    refresh();
+    timer = setInterval(refresh, POLL_MS);
+  }
+
+  const ago = (t) => { const s = Math.max(0, Math.round(Date.now() / 1000 - t)); return s < 90 ? `${s} s` : `${Math.round(s / 60)} min`; };
+
+  async function refresh() {
+    let data;
+    try { data = await api("/api/agent/queue"); } catch { return; }
+    reasons = data.reasons;
+    $("online-count").textContent = `(${data.agents_online} agent${data.agents_online === 1 ? "" : "s"} online)`;
+    const queue = $("queue"); queue.replaceChildren();
+    if (!data.queue.length) queue.append(el("li", { class: "hint" }, "Nobody is waiting."));
+    for (const c of data.queue) {
+      queue.append(el("li", { class: c.id === selected ? "selected" : "", onclick: () => { selected = c.id; refresh(); } },
+        el("span", { class: "badge" + (c.state === "human" ? " human" : "") }, c.state === "waiting" ? "waiting" : "with you"), " ",
+        reasons[c.reason] || c.reason || "", " · ", ago(c.requested),
+        el("div", { class: "preview" }, c.last_user_message)));
+    }
+    const tickets = $("tickets"); tickets.replaceChildren();
+    if (!data.tickets.length) tickets.append(el("li", { class: "hint" }, "No tickets."));
+    for (const t of data.tickets) tickets.append(el("li", {}, el("b", {}, t.contact), el("div", { class: "preview" }, t.message)));
+    if (selected) await showPacket(selected);
+  }
+
+  let lastRendered = "";
+  async function showPacket(cid) {
+    let p;
+    try { p = await api(`/api/agent/conversations/${encodeURIComponent(cid)}`); } catch (e) { $("packet").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    const key = JSON.stringify([p.status, p.messages.length]);
+    if (key === lastRendered) return;  // keep what the agent is typing
+    lastRendered = key;
+    const s = p.status, mine = s.state === "human" && s.agent === me.name;
+    const draft = $("reply") ? $("reply").value : "";
+    const box = $("packet");
+    box.replaceChildren(
+      el("h2", {}, `Conversation · ${s.state}${s.agent ? " (" + s.agent + ")" : ""}`),
+      el("p", {}, el("b", {}, "Reason: "), reasons[s.reason] || s.reason || "—"),
+      el("h3", {}, "Transcript"),
+      el("div", { class: "transcript", id: "transcript" }, ...p.messages.map((m) =>
+        el("div", { class: "msg " + m.role }, el("b", {}, m.role === "agent" ? m.author : m.role), m.text))),
+      el("h3", {}, "What the bot saw (its last answers)"),
+      el("div", { class: "evidence" }, ...(p.bot_answers.length ? p.bot_answers.map(evidence) : [el("p", { class: "hint" }, "No bot answer yet.")])),
+      actions(cid, s, mine, draft),
+    );
+    const t = $("transcript"); t.scrollTop = t.scrollHeight;
+  }
+
+  function evidence(m) {
+    const a = m.answer;
+    const head = el("p", {}, el("b", {}, `confidence ${a.confidence.toFixed(2)}`), a.abstained ? " · abstained" : "", a.handoff ? ` · handoff: ${a.handoff}` : "", " — ", m.text);
+    return el("div", {}, head, ...a.citations.map((c) => {
+      const p = el("p", {}); let pos = 0;
+      p.append(c.passage.slice(pos, c.span[0]), el("mark", {}, c.passage.slice(c.span[0], c.span[1])), c.passage.slice(c.span[1]));
+      return el("details", {}, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
+    }));
+  }
+
+  function actions(cid, s, mine, draft) {
+    const wrap = el("div", {});
+    const err = el("p", { class: "error", role: "alert" });
+    const act = (fn) => async () => { err.textContent = ""; try { await fn(); lastRendered = ""; await refresh(); } catch (e) { err.textContent = e.message; } };
+    if (s.state === "waiting") wrap.append(el("div", { class: "actions" }, el("button", { class: "primary", id: "claim", onclick: act(() => api(`/api/agent/conversations/${cid}/claim`, {})) }, "Claim")));
+    if (mine) {
+      const reply = el("textarea", { id: "reply", rows: 3, placeholder: "Your reply to the user", value: draft, maxLength: 4000 });
+      const send = act(async () => { await api(`/api/agent/conversations/${cid}/reply`, { text: reply.value }); reply.value = ""; });
+      reply.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } });
+      const q = el("input", { id: "kb-question", placeholder: "Question" }), ans = el("textarea", { id: "kb-answer", rows: 2, placeholder: "Answer" });
+      wrap.append(reply, el("div", { class: "actions" },
+        el("button", { class: "primary", id: "send", onclick: send }, "Send"),
+        el("button", { id: "close", onclick: act(() => api(`/api/agent/conversations/${cid}/close`, {})) }, "Close (hand back to the bot)")),
+        el("details", { class: "kb" }, el("summary", {}, "Save an answer to the knowledge base"), q, ans,
+          el("button", { id: "kb-save", onclick: act(async () => { const r = await api("/api/agent/knowledge", { question: q.value, answer: ans.value }); err.textContent = `Saved as ${r.path}: the bot will cite it.`; }) }, "Save")));
+      const lastUser = [...document.querySelectorAll("#transcript .msg.user")].pop();
+      q.value = lastUser ? lastUser.lastChild.textContent : "";
+    }
+    wrap.append(err);
+    return wrap;
+  }
+
+  async function showMetrics() {
+    const m = await api("/api/metrics");
+    const fmt = (v) => v === null ? "—" : typeof v === "object" ? Object.entries(v).map(([k, n]) => `${k}: ${n}`).join(", ") || "—" : String(v);
+    $("metrics-table").replaceChildren(...Object.entries(m).map(([k, v]) => el("tr", {}, el("th", {}, k.replaceAll("_", " ")), el("td", {}, fmt(v)))));
+  }
+
+  $("login").addEventListener("submit", async (e) => {
+    e.preventDefault(); $("login-error").textContent = "";
+    try { await api("/api/agent/login", { name: $("login-name").value, password: $("login-password").value }); start(); }
+    catch (err) { $("login-error").textContent = err.message; }
+  });
+  $("logout").onclick = async () => { await api("/api/agent/logout", {}); showLogin(); };
+  $("online").onchange = () => api("/api/agent/presence", { online: $("online").checked });
+  $("tab-queue").onclick = () => { $("desk").hidden = false; $("metrics").hidden = true; $("tab-queue").classList.add("active"); $("tab-metrics").classList.remove("active"); };
+  $("tab-metrics").onclick = () => { $("desk").hidden = true; $("metrics").hidden = false; $("tab-metrics").classList.add("active"); $("tab-queue").classList.remove("active"); showMetrics(); };
+  fetch("/api/agent/me", { credentials: "same-origin" }).then((r) => (r.ok ? start() : showLogin()));
+})();

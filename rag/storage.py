@@ -1,0 +1,213 @@
+"""SQLite storage (WAL) for conversations, messages, handoffs, tickets, feedback and agent presence.
+
+Every write goes straight to disk: an app restart loses nothing and resumes waiting conversations.
+One short-lived connection per call keeps it safe across Gradio's and uvicorn's worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'bot',          -- bot | waiting | human
+    agent TEXT, lang TEXT NOT NULL DEFAULT 'fr',
+    offer TEXT,                                 -- a handoff the bot suggests: sensitive, repeated_abstention, negative_feedback
+    abstentions INTEGER NOT NULL DEFAULT 0,     -- in a row
+    disliked INTEGER NOT NULL DEFAULT 0         -- the last answer got a thumbs down
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    created REAL NOT NULL, role TEXT NOT NULL,  -- user | bot | agent | system
+    author TEXT, text TEXT NOT NULL, answer TEXT -- the bot's Answer as JSON (citations, confidence)
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
+CREATE TABLE IF NOT EXISTS handoffs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    reason TEXT NOT NULL, requested REAL NOT NULL, claimed REAL, agent TEXT, first_reply REAL, ended REAL,
+    outcome TEXT NOT NULL DEFAULT 'waiting'     -- waiting | claimed | closed | cancelled
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL, created REAL NOT NULL,
+    contact TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    message_id INTEGER PRIMARY KEY REFERENCES messages(id), conversation_id TEXT NOT NULL,
+    value INTEGER NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, online INTEGER NOT NULL DEFAULT 0, seen REAL NOT NULL DEFAULT 0);
+"""
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: str
+    created: float
+    role: str
+    author: str | None
+    text: str
+    answer: dict | None = None
+
+    def public(self) -> dict:
+        return {"id": self.id, "created": self.created, "role": self.role, "author": self.author,
+                "text": self.text, "answer": self.answer}
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    created: float
+    updated: float
+    state: str
+    agent: str | None
+    lang: str
+    offer: str | None
+    abstentions: int
+    disliked: int
+
+
+class Storage:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=10)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            db.executescript(SCHEMA)
+        finally:
+            db.close()
+
+    @contextmanager
+    def tx(self):
+        """One transaction; BEGIN IMMEDIATE takes the write lock up front, so read-then-write steps are atomic."""
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    # --- conversations -------------------------------------------------------------------------------
+    def create_conversation(self, lang: str = "fr") -> str:
+        cid = secrets.token_urlsafe(18)  # 144 random bits: holding the id is the right to read it
+        now = time.time()
+        with self.tx() as db:
+            db.execute("INSERT INTO conversations(id, created, updated, lang) VALUES (?, ?, ?, ?)", (cid, now, now, lang))
+        return cid
+
+    def conversation(self, cid: str) -> Conversation | None:
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM conversations WHERE id = ?", (cid,)).fetchone()
+        return Conversation(**dict(row)) if row else None
+
+    def update(self, cid: str, db=None, **fields) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        sql = f"UPDATE conversations SET {sets}, updated = ? WHERE id = ?"
+        args = (*fields.values(), time.time(), cid)
+        if db is not None:
+            db.execute(sql, args)
+        else:
+            with self.tx() as db:
+                db.execute(sql, args)
+
+    def conversations(self, states: tuple[str, ...]) -> list[Conversation]:
+        marks = ",".join("?" * len(states))
+        with self.tx() as db:
+            rows = db.execute(f"SELECT * FROM conversations WHERE state IN ({marks}) ORDER BY updated", states).fetchall()
+        return [Conversation(**dict(r)) for r in rows]
+
+    # --- messages ------------------------------------------------------------------------------------
+    def add_message(self, cid: str, role: str, text: str, author: str | None = None, answer: dict | None = None, db=None) -> int:
+        args = (cid, time.time(), role, author, text, json.dumps(answer, ensure_ascii=False) if answer else None)
+        sql = "INSERT INTO messages(conversation_id, created, role, author, text, answer) VALUES (?, ?, ?, ?, ?, ?)"
+        if db is not None:
+            return db.execute(sql, args).lastrowid
+        with self.tx() as db:
+            return db.execute(sql, args).lastrowid
+
+    def messages(self, cid: str, after: int = 0) -> list[Message]:
+        with self.tx() as db:
+            rows = db.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id", (cid, after)
+            ).fetchall()
+        return [_message(r) for r in rows]
+
+    def message(self, message_id: int) -> Message | None:
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return _message(row) if row else None
+
+    # --- handoffs ------------------------------------------------------------------------------------
+    def open_handoff(self, cid: str) -> sqlite3.Row | None:
+        with self.tx() as db:
+            return db.execute(
+                "SELECT * FROM handoffs WHERE conversation_id = ? AND outcome IN ('waiting', 'claimed') ORDER BY id DESC",
+                (cid,),
+            ).fetchone()
+
+    def handoffs(self, since: float = 0.0) -> list[sqlite3.Row]:
+        with self.tx() as db:
+            return db.execute("SELECT * FROM handoffs WHERE requested >= ? ORDER BY id", (since,)).fetchall()
+
+    # --- tickets, feedback, agents -------------------------------------------------------------------
+    def add_ticket(self, cid: str, contact: str, message: str) -> int:
+        with self.tx() as db:
+            return db.execute(
+                "INSERT INTO tickets(conversation_id, created, contact, message) VALUES (?, ?, ?, ?)",
+                (cid, time.time(), contact, message),
+            ).lastrowid
+
+    def tickets(self) -> list[sqlite3.Row]:
+        with self.tx() as db:
+            return db.execute("SELECT * FROM tickets ORDER BY id DESC").fetchall()
+
+    def set_feedback(self, cid: str, message_id: int, value: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO feedback(message_id, conversation_id, value, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(message_id) DO UPDATE SET value = excluded.value, created = excluded.created",
+                (message_id, cid, value, time.time()),
+            )
+            db.execute("UPDATE conversations SET disliked = ? WHERE id = ?", (int(value < 0), cid))
+
+    def feedback_counts(self) -> dict[str, int]:
+        with self.tx() as db:
+            row = db.execute("SELECT SUM(value > 0) AS up, SUM(value < 0) AS down FROM feedback").fetchone()
+        return {"up": row["up"] or 0, "down": row["down"] or 0}
+
+    def set_agent(self, name: str, online: bool | None = None) -> None:
+        now = time.time()
+        with self.tx() as db:
+            db.execute("INSERT INTO agents(name, online, seen) VALUES (?, 0, ?) ON CONFLICT(name) DO UPDATE SET seen = ?",
+                       (name, now, now))
+            if online is not None:
+                db.execute("UPDATE agents SET online = ? WHERE name = ?", (int(online), name))
+
+    def agents(self) -> list[sqlite3.Row]:
+        with self.tx() as db:
+            return db.execute("SELECT * FROM agents ORDER BY name").fetchall()
+
+    def count(self, sql: str, *args) -> int:
+        with self.tx() as db:
+            return db.execute(sql, args).fetchone()[0]
+
+
+def _message(row: sqlite3.Row) -> Message:
+    data = dict(row)
+    data["answer"] = json.loads(data["answer"]) if data["answer"] else None
+    return Message(**data)
