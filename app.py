@@ -130,7 +130,7 @@ def build_app(desk: Desk):
         cancel_btn.click(cancel, [cid, lang], [chat, ids, last, status, cancel_btn, ticket_box], api_visibility="private")
         ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, chat, ids, last, status, cancel_btn, ticket_box],
                          api_visibility="private")
-        chat.like(like, [cid, ids], None)
+        chat.like(like, [cid, ids], None, api_visibility="private")
         gr.Timer(POLL_SECONDS).tick(poll, [cid, last, lang], [chat, ids, last, status, cancel_btn, ticket_box],
                                     api_visibility="private", show_progress="hidden", concurrency_limit=None)
         lang.change(relabel, [lang, cid], [title, box, send, human_btn, cancel_btn, intro, contact, note, ticket_btn, status],

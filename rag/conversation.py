@@ -6,9 +6,9 @@ import re
 
 from .text import STOPWORDS, normalize, tokens
 
-_FOLLOW_UP = re.compile(
-    r"^(?:et|mais|alors|and|but|so|what about|how about|et pour|et en|et le|et la|et les|et chez)\b"
-    r"|\b(?:l'a|l'ont|il|elle|ils|elles|ça|cela|celui-ci|celle-ci|ce chiffre|cette|lui|leur|eux|y|en|"
+_CONNECTOR = re.compile(r"^(?:et|mais|alors|and|but|so|what about|how about|et pour|et en|et le|et la|et les|et chez)\b")
+_PRONOUN = re.compile(
+    r"\b(?:l'a|l'ont|il|elle|ils|elles|ça|cela|celui-ci|celle-ci|ce chiffre|cette|lui|leur|eux|y|en|"
     r"it|they|he|she|him|her|them|that|this|those|these|there)\b"
 )
 
@@ -19,7 +19,9 @@ def standalone_question(question: str, history: list[dict] | None) -> str:
     if not previous:
         return question
     text = normalize(question)
-    content_words = [t for t in tokens(text) if t not in STOPWORDS]
-    if len(content_words) <= 6 and (_FOLLOW_UP.search(text) or len(content_words) <= 2):
+    content_words = len([t for t in tokens(text) if t not in STOPWORDS])
+    # "et en 2023 ?" or "qui l'a dit ?" lean on the previous turn; a full question with a pronoun
+    # ("Combien de conversations le chatbot gérait-il ?") stands on its own.
+    if (_CONNECTOR.search(text) and content_words <= 6) or (_PRONOUN.search(text) and content_words <= 3) or content_words <= 1:
         return f"{previous[-1].strip()} {question.strip()}"
     return question

@@ -117,6 +117,7 @@ class Pipeline:
                         yield item
             else:
                 answer = self._extract(plain, query, vector, hits, lang)
+                yield from _pieces(answer.text)
         answer = answer or abstention(lang)
         timings["answer_ms"] = _ms(t)
         if intent == "sensitive":
@@ -128,6 +129,13 @@ class Pipeline:
 
     def _extract(self, question: str, query: str, vector: list[float], hits: list[Hit], lang: str) -> Answer:
         return self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence)
+
+
+def _pieces(text: str, words: int = 4) -> Iterator[str]:
+    """The extractive answer in small pieces, so every answerer streams the same way to the UI and API."""
+    parts = re.split(r"(\s+)", text)
+    for i in range(0, len(parts), 2 * words):
+        yield "".join(parts[i : i + 2 * words])
 
 
 def _ms(since: float) -> float:

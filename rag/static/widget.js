@@ -1,0 +1,192 @@
+/* Relais chat widget: <script src="https://YOUR-RELAIS/widget.js" data-lang="fr" async></script>
+   Plain JavaScript, no build step, no CDN; styles isolated in a shadow root; every text set with textContent. */
+(() => {
+  "use strict";
+  const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  const BASE = new URL(script.src).origin;
+  const LANG = (script.dataset.lang || navigator.language || "fr").toLowerCase().startsWith("fr") ? "fr" : "en";
+  const KEY = "relais-conversation:" + BASE;
+  const T = {
+    fr: { open: "Une question ?", title: "Assistant Relais", placeholder: "Votre question…", send: "Envoyer", human: "🙋 Parler à un humain",
+      cancel: "Annuler", you: "Vous", bot: "Relais", waiting: "En attente d'un conseiller : position {p}, environ {m} min.",
+      nobody: "Aucun conseiller en ligne : laissez un message et un contact.", contact: "E-mail ou téléphone", message: "Votre message",
+      leave: "Laisser un message", withHuman: "Vous échangez avec {a}.", offer: "Un conseiller vous est proposé : {r}.", error: "Erreur : ",
+      close: "Fermer", up: "Réponse utile", down: "Réponse pas utile", thanks: "Merci !",
+      reasons: { requested: "à votre demande", sensitive: "message sensible", low_confidence: "pas de réponse sûre",
+        repeated_abstention: "pas de réponse deux fois de suite", negative_feedback: "réponse jugée pas utile" } },
+    en: { open: "Questions?", title: "Relais assistant", placeholder: "Your question…", send: "Send", human: "🙋 Talk to a human",
+      cancel: "Cancel", you: "You", bot: "Relais", waiting: "Waiting for a person: position {p}, about {m} min.",
+      nobody: "No one is online: leave a message and a contact.", contact: "E-mail or phone", message: "Your message",
+      leave: "Leave a message", withHuman: "You are talking with {a}.", offer: "A person is offered: {r}.", error: "Error: ",
+      close: "Close", up: "Helpful", down: "Not helpful", thanks: "Thanks!",
+      reasons: { requested: "on request", sensitive: "sensitive message", low_confidence: "no reliable answer",
+        repeated_abstention: "no answer twice in a row", negative_feedback: "answer not helpful" } },
+  }[LANG];
+  const fill = (s, v) => s.replace(/\{(\w)\}/g, (_, k) => v[k]);
+
+  const CSS = `
+  :host { all: initial; }
+  * { box-sizing: border-box; font: 14px/1.4 system-ui, sans-serif; }
+  .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; border: 0; border-radius: 24px; padding: 12px 18px;
+    background: #1e3a5f; color: #fff; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+  .panel { position: fixed; right: 20px; bottom: 76px; z-index: 2147483000; width: min(380px, calc(100vw - 40px)); height: min(560px, calc(100vh - 100px));
+    display: flex; flex-direction: column; background: #fff; color: #1f2328; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); overflow: hidden; }
+  .panel[hidden] { display: none; }
+  header { display: flex; justify-content: space-between; align-items: center; padding: 10px 12px; background: #1e3a5f; color: #fff; font-weight: 600; }
+  header button { background: none; border: 0; color: #fff; font-size: 18px; cursor: pointer; }
+  .log { flex: 1; overflow-y: auto; padding: 10px; background: #f6f7f9; }
+  .msg { margin: 6px 0; padding: 8px 10px; border-radius: 10px; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 92%; }
+  .user { background: #dbeafe; margin-left: auto; } .bot { background: #fff; border: 1px solid #e3e6ea; }
+  .agent { background: #dcfce7; } .system { background: none; color: #6b7280; font-style: italic; font-size: 13px; padding: 2px 4px; }
+  .who { display: block; font-size: 12px; font-weight: 600; color: #57606a; }
+  details { margin-top: 6px; border: 1px solid #e3e6ea; border-radius: 8px; padding: 4px 8px; background: #fafafa; }
+  summary { cursor: pointer; font-size: 13px; } details p { font-size: 13px; margin: 6px 0 2px; }
+  mark { background: #fef08a; }
+  .votes button { border: 0; background: none; cursor: pointer; font-size: 15px; opacity: .6; } .votes button:hover, .votes .on { opacity: 1; }
+  .status { padding: 6px 10px; font-size: 13px; background: #fff7ed; border-top: 1px solid #fde68a; }
+  .status[hidden], form[hidden] { display: none; }
+  .status button { margin-left: 6px; }
+  form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e3e6ea; }
+  form.ticket { flex-direction: column; }
+  input, textarea { flex: 1; padding: 7px; border: 1px solid #c8ccd2; border-radius: 8px; }
+  button.main, .bar button { padding: 7px 10px; border-radius: 8px; border: 1px solid #1e3a5f; background: #1e3a5f; color: #fff; cursor: pointer; }
+  .bar { padding: 0 8px 8px; } .bar button { width: 100%; background: #fff; color: #1e3a5f; }`;
+
+  const host = document.createElement("div");
+  host.id = "relais-widget";
+  const root = host.attachShadow({ mode: "open" });
+  const el = (tag, props = {}, ...kids) => {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) if (k.startsWith("on")) n.addEventListener(k.slice(2), v); else if (k === "class") n.className = v; else n[k] = v;
+    for (const c of kids) if (c != null) n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return n;
+  };
+  const style = el("style"); style.textContent = CSS;
+  const log = el("div", { class: "log", role: "log", ariaLive: "polite" });
+  const input = el("input", { placeholder: T.placeholder, maxLength: 4000, ariaLabel: T.placeholder });
+  const form = el("form", {}, input, el("button", { class: "main", type: "submit" }, T.send));
+  const status = el("div", { class: "status", hidden: true });
+  const contact = el("input", { placeholder: T.contact, maxLength: 200 }), note = el("textarea", { placeholder: T.message, rows: 2, maxLength: 4000 });
+  const ticket = el("form", { class: "ticket", hidden: true }, contact, note, el("button", { class: "main", type: "submit" }, T.leave));
+  const humanBtn = el("button", { type: "button", onclick: () => call(`/api/conversations/${cid}/handoff`, {}).then(poll) }, T.human);
+  const panel = el("div", { class: "panel", hidden: true, role: "dialog", ariaLabel: T.title },
+    el("header", {}, T.title, el("button", { ariaLabel: T.close, onclick: () => toggle(false) }, "×")),
+    log, status, ticket, form, el("div", { class: "bar" }, humanBtn));
+  const launcher = el("button", { class: "launcher", onclick: () => toggle(panel.hidden) }, "💬 " + T.open);
+  root.append(style, panel, launcher);
+
+  let cid = localStorage.getItem(KEY), last = 0, timer = null, busy = false;
+  const shown = new Set();
+
+  async function call(path, body) {
+    const r = await fetch(BASE + path, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.error || `HTTP ${r.status}`);
+    return data;
+  }
+  async function ensure() {
+    if (cid) return cid;
+    cid = (await call("/api/conversations", { lang: LANG })).conversation_id;
+    localStorage.setItem(KEY, cid);
+    return cid;
+  }
+  function toggle(open) {
+    panel.hidden = !open;
+    clearInterval(timer); timer = null;
+    if (open) { ensure().then(poll).catch(fail); timer = setInterval(poll, 1500); input.focus(); }
+  }
+  const fail = (e) => { log.append(el("div", { class: "msg system" }, T.error + e.message)); log.scrollTop = log.scrollHeight; };
+
+  function cards(answer) {
+    const seen = new Map();
+    for (const c of answer.citations || []) if (!seen.has(c.n)) seen.set(c.n, c);
+    return [...seen.values()].map((c) => {
+      const p = el("p", {}, c.passage.slice(0, c.span[0]), el("mark", {}, c.passage.slice(c.span[0], c.span[1])), c.passage.slice(c.span[1]));
+      return el("details", { class: "card" }, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
+    });
+  }
+  function votes(m) {
+    const box = el("div", { class: "votes" });
+    for (const [value, icon, label] of [["up", "👍", T.up], ["down", "👎", T.down]]) {
+      box.append(el("button", { type: "button", title: label, ariaLabel: label, onclick: async (e) => {
+        try { await call(`/api/conversations/${cid}/feedback`, { message_id: m.id, value }); box.querySelectorAll("button").forEach((b) => b.classList.remove("on")); e.target.classList.add("on"); e.target.title = T.thanks; } catch (err) { fail(err); }
+      } }, icon));
+    }
+    return box;
+  }
+  function bubble(m) {
+    const who = { user: T.you, bot: T.bot, agent: m.author, system: null }[m.role];
+    const node = el("div", { class: "msg " + m.role }, who ? el("span", { class: "who" }, who) : null, m.text);
+    if (m.role === "bot" && m.answer) node.append(...cards(m.answer), votes(m));
+    return node;
+  }
+  function render(messages) {
+    for (const m of messages) {
+      last = Math.max(last, m.id);
+      if (shown.has(m.id)) continue;
+      shown.add(m.id);
+      log.append(bubble(m));
+    }
+    log.scrollTop = log.scrollHeight;
+  }
+  function showStatus(s) {
+    status.replaceChildren(); ticket.hidden = true;
+    const reason = T.reasons[s.reason || s.offer] || "";
+    if (s.state === "waiting") {
+      status.append(fill(T.waiting, { p: s.position || 1, m: Math.max(1, Math.round((s.wait_s || 0) / 60)) }),
+        el("button", { type: "button", onclick: () => call(`/api/conversations/${cid}/cancel`, {}).then(poll).catch(fail) }, T.cancel));
+      if (!s.agents_online) { status.append(el("div", {}, T.nobody)); ticket.hidden = false; }
+    } else if (s.state === "human") status.append(fill(T.withHuman, { a: s.agent }));
+    else if (s.offer) status.append(fill(T.offer, { r: reason }));
+    status.hidden = !status.childNodes.length;
+    humanBtn.hidden = s.state !== "bot";
+  }
+  async function poll() {
+    if (!cid || busy) return;
+    try {
+      const data = await call(`/api/conversations/${cid}/messages?after=${last}`);
+      render(data.messages); showStatus(data.status);
+    } catch (e) {
+      if (/unknown conversation/.test(e.message)) { localStorage.removeItem(KEY); cid = null; await ensure(); } else fail(e);
+    }
+  }
+
+  async function ask(question) {
+    busy = true;
+    const mine = el("div", { class: "msg user" }, el("span", { class: "who" }, T.you), question);
+    const reply = el("div", { class: "msg bot" }, el("span", { class: "who" }, T.bot));
+    log.append(mine, reply); log.scrollTop = log.scrollHeight;
+    try {
+      await ensure();
+      const r = await fetch(BASE + "/api/chat/stream", { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question, conversation_id: cid, lang: LANG }) });
+      if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `HTTP ${r.status}`);
+      const reader = r.body.getReader(), dec = new TextDecoder();
+      let buf = "", transient = false;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const chunk = buf.slice(0, i); buf = buf.slice(i + 2);
+          const event = /^event: (.*)$/m.exec(chunk)?.[1], data = JSON.parse(/^data: (.*)$/m.exec(chunk)?.[1] || "{}");
+          if (event === "token") { reply.append(data.text); log.scrollTop = log.scrollHeight; }
+          if (event === "error") throw new Error(data.error);
+          if (event === "answer" && data.answer && !data.message_id) {  // e.g. an empty question: the bot's prompt, not stored
+            transient = true; reply.replaceChildren(el("span", { class: "who" }, T.bot), data.answer.text);
+          }
+        }
+      }
+      mine.remove();
+      if (!transient) reply.remove();  // the stored messages come back from poll(), with ids, cards and votes
+    } catch (e) { mine.remove(); reply.remove(); fail(e); input.value = question; }
+    finally { busy = false; await poll(); }
+  }
+  form.addEventListener("submit", (e) => { e.preventDefault(); const q = input.value.trim(); if (!q) return; input.value = ""; ask(q); });
+  ticket.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await call(`/api/conversations/${cid}/ticket`, { contact: contact.value, message: note.value }); note.value = ""; poll(); } catch (err) { fail(err); }
+  });
+  (document.body || document.documentElement).append(host);
+})();

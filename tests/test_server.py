@@ -1,0 +1,167 @@
+"""The running app over real HTTP: API, streaming, agent API, guards, gradio_client, restart. (hash embedder)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import httpx
+import pytest
+
+from .live import ROOT, LiveApp
+
+pytestmark = pytest.mark.slow
+QUESTION = "Combien de conversations le chatbot gérait-il par mois ?"
+AGENTS = "alice:pw-alice,bob:pw-bob"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, request):
+    from .conftest import SEEDS
+
+    live = LiveApp(tmp_path_factory.mktemp("server") / "data", SEEDS, RAG_AGENTS=AGENTS, RAG_RATE_LIMIT="1000",
+                   RAG_ALLOWED_ORIGINS="http://127.0.0.1:9")
+    request.addfinalizer(live.stop)
+    return live.start()
+
+
+def agent(app: LiveApp, name: str) -> httpx.Client:
+    client = httpx.Client(base_url=app.url, timeout=30)
+    r = client.post("/api/agent/login", json={"name": name, "password": f"pw-{name}"})
+    assert r.status_code == 200, r.text
+    return client
+
+
+def chat(app: LiveApp, question: str, cid: str | None = None) -> dict:
+    r = httpx.post(f"{app.url}/api/chat", json={"question": question, "conversation_id": cid}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_chat_answers_with_citations(app):
+    data = chat(app, QUESTION)
+    assert "2,3 millions" in data["answer"]["text"] and "[1]" in data["answer"]["text"]
+    citation = data["answer"]["citations"][0]
+    a, b = citation["span"]
+    assert citation["passage"][a:b] == citation["sentence"] and citation["source"].endswith(".txt")
+    assert len(data["conversation_id"]) >= 24 and data["status"]["state"] == "bot"
+    follow = chat(app, "Quel est le taux d'intérêt appliqué par Klarna ?", data["conversation_id"])
+    assert follow["conversation_id"] == data["conversation_id"]
+
+
+def test_stream_sends_tokens_then_the_answer(app):
+    with httpx.stream("POST", f"{app.url}/api/chat/stream", json={"question": QUESTION}, timeout=30) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [(block.split("\n")[0][7:], json.loads(block.split("\n")[1][6:]))
+                  for block in r.read().decode().strip().split("\n\n")]
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "answer" and kinds.count("token") >= 2
+    streamed = "".join(d["text"] for k, d in events if k == "token")
+    assert streamed == events[-1][1]["answer"]["text"]
+
+
+def test_handoff_agent_reply_and_back_to_bot(app):
+    cid = chat(app, QUESTION)["conversation_id"]
+    status = httpx.post(f"{app.url}/api/conversations/{cid}/handoff", json={}).json()["status"]
+    assert status["state"] == "waiting" and status["position"] >= 1
+    alice = agent(app, "alice")
+    assert cid in [c["id"] for c in alice.get("/api/agent/queue").json()["queue"]]
+    packet = alice.get(f"/api/agent/conversations/{cid}").json()
+    assert packet["bot_answers"][0]["answer"]["citations"]
+    assert alice.post(f"/api/agent/conversations/{cid}/claim").status_code == 200
+    alice.post(f"/api/agent/conversations/{cid}/reply", json={"text": "Bonjour, Alice ici."}).raise_for_status()
+    seen = httpx.get(f"{app.url}/api/conversations/{cid}/messages", params={"after": 0}).json()
+    assert seen["messages"][-1]["role"] == "agent" and seen["messages"][-1]["author"] == "alice"
+    assert chat(app, "Merci", cid)["answer"] is None  # the bot stays silent while a person owns it
+    alice.post(f"/api/agent/conversations/{cid}/close").raise_for_status()
+    assert chat(app, QUESTION, cid)["answer"]["citations"]
+    assert alice.get("/api/metrics").json()["handoffs"] >= 1
+
+
+def test_two_agents_claiming_at_once_one_wins(app):
+    cid = chat(app, "je veux parler à un humain")["conversation_id"]
+    clients = [agent(app, "alice"), agent(app, "bob")]
+    barrier, codes = threading.Barrier(2), {}
+
+    def claim(i):
+        barrier.wait()
+        codes[i] = clients[i].post(f"/api/agent/conversations/{cid}/claim").status_code
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(codes.values()) == [200, 409]
+    owner = clients[0].get(f"/api/agent/conversations/{cid}").json()["status"]["agent"]
+    assert owner == ["alice", "bob"][[i for i, c in codes.items() if c == 200][0]]
+
+
+def test_errors_are_json_with_what_to_do(app):
+    r = httpx.get(f"{app.url}/api/conversations/nope/messages")
+    assert r.status_code == 404 and "start a new one" in r.json()["error"]
+    r = httpx.post(f"{app.url}/api/chat", json={"q": "x"})
+    assert r.status_code == 422 and "question" in r.json()["error"]
+    r = httpx.post(f"{app.url}/api/chat", content=b'{"question": "' + b"x" * 300_000 + b'"}', headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "kB" in r.json()["error"]
+    long = chat(app, QUESTION + " " + "blabla " * 14_000)  # 100 kB: truncated with a notice, still answered
+    assert long["answer"]["notice"] and "2000" in long["answer"]["notice"]
+    assert httpx.get(f"{app.url}/api/agent/queue").status_code == 401
+    assert httpx.post(f"{app.url}/api/agent/login", json={"name": "alice", "password": "wrong"}).status_code == 401
+
+
+def test_other_origins_are_refused_unless_allowed(app):
+    body = {"question": QUESTION}
+    r = httpx.post(f"{app.url}/api/chat", json=body, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "RAG_ALLOWED_ORIGINS" in r.json()["error"]
+    r = httpx.post(f"{app.url}/api/chat", json=body, headers={"Origin": "http://127.0.0.1:9"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://127.0.0.1:9"
+    r = httpx.options(f"{app.url}/api/chat", headers={"Origin": "http://127.0.0.1:9", "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204 and "POST" in r.headers["access-control-allow-methods"]
+    r = httpx.get(f"{app.url}/api/agent/queue", headers={"Origin": "http://127.0.0.1:9"})
+    assert r.status_code == 403  # the agent API never answers another site
+
+
+def test_gradio_client_asks_through_the_chat_page(app):
+    from gradio_client import Client
+
+    client = Client(app.url, verbose=False)
+    chat_rows, _box, cid, _status = client.predict(QUESTION, "", "fr", api_name="/ask")  # "": a new conversation
+    assert "2,3 millions" in json.dumps(chat_rows, ensure_ascii=False) and len(cid) >= 24
+    _cid, chat_rows, status = client.predict(cid, "fr", api_name="/talk_to_human")  # the same conversation goes on
+    assert "file" in status.lower() or "queue" in status.lower()
+    assert httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()["status"]["state"] == "waiting"
+
+
+def test_restart_in_the_middle_of_a_handoff_loses_nothing(app):
+    cid = chat(app, QUESTION)["conversation_id"]
+    httpx.post(f"{app.url}/api/conversations/{cid}/handoff", json={}).raise_for_status()
+    bob = agent(app, "bob")
+    bob.post(f"/api/agent/conversations/{cid}/claim").raise_for_status()
+    bob.post(f"/api/agent/conversations/{cid}/reply", json={"text": "Je regarde."}).raise_for_status()
+    chat(app, "Mon numéro de commande est 1234", cid)
+    before = httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()
+    app.restart()
+    after = httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()
+    assert after == {**before, "status": {**before["status"], "agents_online": after["status"]["agents_online"]}}
+    assert after["status"]["state"] == "human" and after["status"]["agent"] == "bob"
+    bob.post(f"/api/agent/conversations/{cid}/reply", json={"text": "Toujours là."}).raise_for_status()  # session kept
+
+
+def test_rate_limit_answers_429_with_a_retry_time(tmp_path):
+    from .conftest import SEEDS
+
+    live = LiveApp(tmp_path / "data", SEEDS, RAG_RATE_LIMIT="3").start()
+    try:
+        codes = [httpx.post(f"{live.url}/api/chat", json={"question": "bonjour"}, timeout=30) for _ in range(4)]
+        assert [r.status_code for r in codes] == [200, 200, 200, 429]
+        assert int(codes[-1].headers["retry-after"]) > 0 and codes[-1].json()["retry_after"] > 0
+        assert httpx.get(f"{live.url}/health").status_code == 200  # polling and health are not limited
+    finally:
+        live.stop()
+
+
+def test_a_public_bind_without_agent_passwords_refuses_to_start(tmp_path):
+    env = {"RAG_HOST": "0.0.0.0", "RAG_DATA_DIR": str(tmp_path), "RAG_EMBEDDINGS": "hash", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "RAG_AGENTS" in done.stderr
