@@ -63,8 +63,8 @@
   };
   const style = el("style"); style.textContent = CSS;
   const log = el("div", { class: "log", role: "log", ariaLive: "polite" });
-  const input = el("input", { placeholder: T.placeholder, maxLength: 4000, ariaLabel: T.placeholder });
-  const form = el("form", {}, input, el("button", { class: "main", type: "submit" }, T.send));
+  const input = el("input", { class: "question", placeholder: T.placeholder, maxLength: 4000, ariaLabel: T.placeholder });
+  const form = el("form", { class: "ask" }, input, el("button", { class: "main", type: "submit" }, T.send));
   const status = el("div", { class: "status", hidden: true });
   const contact = el("input", { placeholder: T.contact, maxLength: 200 }), note = el("textarea", { placeholder: T.message, rows: 2, maxLength: 4000 });
   const ticket = el("form", { class: "ticket", hidden: true }, contact, note, el("button", { class: "main", type: "submit" }, T.leave));

@@ -1,0 +1,162 @@
+"""The whole story in Debian's chromium (Playwright): chat page, agent console, widget on another site, no script runs."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, SEEDS
+from .live import LiveApp, free_port
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+QUESTION = "Combien de conversations le chatbot gérait-il par mois ?"
+EVIL = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">"
+SHOTS = Path(os.environ.get("RELAIS_SCREENSHOTS", ROOT / "data" / "screenshots"))
+
+if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` run says how
+    pytest.skip("Debian chromium is missing: run `make test` (apt-get install -y chromium chromium-driver)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, request):
+    """The app over the seeds plus a document carrying a script, and a host page served from another origin."""
+    root = tmp_path_factory.mktemp("browser")
+    docs = root / "docs"
+    shutil.copytree(SEEDS, docs)
+    (docs / "piege.txt").write_text(
+        f"Politique de remboursement piégée\nLe remboursement des billets piégés se fait sous dix jours {EVIL} selon la politique.\n",
+        encoding="utf-8",
+    )
+    host_port = free_port()
+    app = LiveApp(root / "data", docs, RAG_AGENTS="alice:pw-alice", RAG_ALLOWED_ORIGINS=f"http://127.0.0.1:{host_port}")
+    request.addfinalizer(app.stop)
+    app.start()
+    pages = root / "host"
+    pages.mkdir()
+    html = (ROOT / "examples" / "host.html").read_text().replace("http://127.0.0.1:7860", app.url)
+    (pages / "index.html").write_text(html)
+    handler = functools.partial(_QuietHandler, directory=str(pages))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", host_port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    request.addfinalizer(server.shutdown)
+    return app, f"http://127.0.0.1:{host_port}/index.html"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(page, url: str) -> None:
+    page.goto(f"{url}/agent")
+    page.fill("#login-name", "alice")
+    page.fill("#login-password", "pw-alice")
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#queue")
+
+
+def claim_and_reply(agent, text_in_queue: str, reply: str) -> None:
+    agent.locator("#queue li", has_text=text_in_queue).first.click()
+    agent.wait_for_selector("#claim").click()
+    agent.wait_for_selector("#reply").fill(reply)
+    agent.click("#send")
+    agent.wait_for_selector(f"#transcript .msg.agent:has-text('{reply}')")
+
+
+def test_chat_handoff_agent_and_back(site, browser):
+    app, _ = site
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    user = browser.new_context(locale="fr-FR").new_page()
+    user.goto(app.url)
+    box = user.locator("#relais-box textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    card = user.locator("#relais-chat details.relais-card").first
+    card.wait_for()
+    assert "2,3 millions" in user.locator("#relais-chat").inner_text()
+    card.locator("summary").click()  # expandable: the whole passage opens
+    assert "2,3 millions" in card.locator("mark").first.inner_text()  # the supporting sentence, highlighted
+    user.screenshot(path=SHOTS / "chat.png", full_page=True)
+
+    user.click("#relais-human")
+    user.locator("#relais-status", has_text="En attente").wait_for()
+
+    agent = browser.new_context(locale="en-US").new_page()
+    sign_in(agent, app.url)
+    agent.locator("#queue li", has_text="Combien de conversations").first.click()
+    agent.locator(".evidence details").first.wait_for()  # the packet shows the bot's cited passages
+    assert "confidence" in agent.locator(".evidence").inner_text()
+    claim_and_reply(agent, "Combien de conversations", "Bonjour, ici Alice : je reprends votre demande.")
+    agent.screenshot(path=SHOTS / "console.png", full_page=True)
+
+    user.locator("#relais-chat", has_text="ici Alice").wait_for(timeout=10_000)  # delivered by the page's polling
+    user.locator("#relais-status", has_text="alice").wait_for()
+    user.screenshot(path=SHOTS / "chat-with-agent.png", full_page=True)
+
+    agent.click("#close")
+    user.locator("#relais-chat", has_text="a quitté la conversation").wait_for(timeout=10_000)
+    cards = user.locator("#relais-chat details.relais-card").count()
+    box.fill(QUESTION)
+    box.press("Enter")
+    user.wait_for_function(f"document.querySelectorAll('#relais-chat details.relais-card').length > {cards}")  # the bot is back
+
+
+def test_scripts_in_questions_and_documents_never_run(site, browser):
+    app, _ = site
+    page = browser.new_context(locale="fr-FR").new_page()
+    page.goto(app.url)
+    box = page.locator("#relais-box textarea")
+    box.fill(f"Comment se fait le remboursement des billets piégés ? {EVIL}")
+    box.press("Enter")
+    page.locator("#relais-chat details.relais-card").first.wait_for()
+    page.locator("#relais-chat", has_text="<script>").first.wait_for()  # shown as text, from the question and the document
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.pwned") is None
+
+
+def test_widget_on_another_site_asks_hands_off_and_gets_the_agent_reply(site, browser):
+    app, host_page = site
+    page = browser.new_context(locale="fr-FR").new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(host_page)
+    widget = page.locator("#relais-widget")
+    widget.locator(".launcher").click()
+    widget.locator("input.question").fill(QUESTION)
+    widget.locator("form.ask button").click()
+    widget.locator(".msg.bot details").first.wait_for()
+    assert "2,3 millions" in widget.locator(".msg.bot").last.inner_text()
+    widget.locator(".msg.bot summary").first.click()
+    assert "2,3 millions" in widget.locator(".msg.bot mark").first.inner_text()
+    widget.locator(".msg.bot .votes button").first.click()  # 👍 is stored
+    page.screenshot(path=SHOTS / "widget.png")
+
+    widget.get_by_text("Parler à un humain").click()
+    widget.locator(".status", has_text="En attente").wait_for()
+    agent = browser.new_context().new_page()
+    sign_in(agent, app.url)
+    claim_and_reply(agent, "Combien de conversations", "Alice ici, depuis la console.")
+    widget.locator(".msg.agent", has_text="Alice ici").wait_for(timeout=10_000)
+    page.screenshot(path=SHOTS / "widget-agent.png")
+    assert not errors and page.evaluate("window.pwned") is None
+    metrics = agent.request.get(f"{app.url}/api/metrics").json()
+    assert metrics["feedback_up"] >= 1 and metrics["handoffs"] >= 1
