@@ -5,7 +5,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run ingest test eval bench lint
+.PHONY: setup browser run ingest test eval bench fuzz lint
 
 setup: $(VENV)/.installed
 
@@ -16,13 +16,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# Debian's chromium for the browser tests (never `playwright install`: no downloads at test time).
+browser:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+
 ingest: setup
 	$(PY) ingest.py
 
 run: ingest
 	$(PY) app.py
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
 	$(PY) eval/run.py --cases eval/cases/seeds.jsonl --config hybrid --gate eval/baseline.json
 
@@ -32,6 +37,9 @@ eval: setup
 bench: setup
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/query_bench.py
+
+fuzz: setup
+	$(PY) -m tests.fuzz_api --max-examples 50
 
 lint: setup
 	$(VENV)/bin/ruff check rag eval bench tests ingest.py app.py
