@@ -51,7 +51,7 @@ def build_synthetic(seed_settings: Settings, size: int) -> Settings:
             vec /= np.linalg.norm(vec)
             ids.append(f"syn{i}")
             docs.append(text)
-            metas.append({"source": f"synthetic_{i // 100}.txt", "path": f"synthetic/{i // 100}", "title": "synthetic",
+            metas.append({"source": f"synthetic_{i // 100}.txt", "path": f"synthetic/{i}", "title": "synthetic",
                           "date": "", "chunk_index": i % 100, "start": 0, "end": len(text)})
             vecs.append(vec.tolist())
         for which in (target.chunks, target.sentences):  # sentence rows let ask() score the synthetic chunks

@@ -67,13 +67,13 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, store, idf) -> None:
-        self.store = store
+    def __init__(self, sentences_within, idf) -> None:
+        self.sentences_within = sentences_within  # (path, start, end) spans -> stored sentence rows with vectors
         self.idf = idf  # stem -> weight; rare words count more
 
     def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit]) -> list[_Sentence]:
         top = hits[:PASSAGES_READ]
-        rows = self.store.sentences_within([(h.path, h.start, h.end) for h in top])
+        rows = self.sentences_within([(h.path, h.start, h.end) for h in top])
         if not rows:
             return []
         kind = expected_type(question)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
@@ -36,14 +36,17 @@ class HandoffRequest(BaseModel):
     reason: Reason | None = Field(None, description="Default: the reason the bot offered, else `requested`")
 
 
+MAX_ID = 2**62  # SQLite integers are 64-bit: a larger id cannot exist, and must not reach the database
+
+
 class FeedbackRequest(BaseModel):
-    message_id: int
+    message_id: int = Field(ge=1, le=MAX_ID)
     value: Literal["up", "down"]
 
 
 class TicketRequest(BaseModel):
-    contact: str = Field(max_length=200, description="An e-mail address or phone number")
-    message: str = Field(max_length=4000)
+    contact: str = Field(min_length=1, max_length=200, description="An e-mail address or phone number")
+    message: str = Field(min_length=1, max_length=4000)
 
 
 class Login(BaseModel):
@@ -52,7 +55,7 @@ class Login(BaseModel):
 
 
 class Reply(BaseModel):
-    text: str = Field(max_length=4000)
+    text: str = Field(min_length=1, max_length=4000)
 
 
 class Presence(BaseModel):
@@ -60,8 +63,8 @@ class Presence(BaseModel):
 
 
 class KnowledgeEntry(BaseModel):
-    question: str = Field(max_length=500)
-    answer: str = Field(max_length=4000)
+    question: str = Field(min_length=1, max_length=500)
+    answer: str = Field(min_length=1, max_length=4000)
 
 
 class ApiError(BaseModel):
@@ -141,7 +144,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         return {"status": desk.cancel(cid).public()}
 
     @app.get("/api/conversations/{cid}/messages", tags=["public"], responses=ERRORS)
-    def messages(cid: str, after: int = 0) -> dict:
+    def messages(cid: str, after: int = Query(0, ge=0, le=MAX_ID)) -> dict:
         """Messages after id `after` (bot answers, the agent's replies, notices) and the handoff status: poll it."""
         return {"messages": [m.public() for m in desk.messages(cid, after)], "status": desk.status(cid).public()}
 

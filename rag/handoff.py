@@ -69,7 +69,7 @@ class Desk:
     def say(self, cid: str, text: str) -> Iterator[str | Turn]:
         """Stream the bot's answer pieces, then the Turn; while a person owns the conversation, the bot is silent."""
         conv = self.conversation(cid)
-        text = text or ""
+        text = valid_utf8(text or "")
         if conv.state != "bot":
             _check(text, "message")
             mid = self.storage.add_message(cid, "user", text)
@@ -291,8 +291,13 @@ def _lang(language: str) -> str:
     return "en" if language != "fr" else "fr"
 
 
+def valid_utf8(text: str) -> str:
+    """Lone surrogates (possible in JSON) cannot be stored or embedded: replace them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _check(text: str, what: str, limit: int = MAX_MESSAGE) -> str:
-    text = (text or "").strip()
+    text = valid_utf8(text or "").strip()
     if not text:
         raise InputError(f"the {what} is empty: type something first")
     if len(text) > limit:

@@ -31,7 +31,7 @@ class Pipeline:
         self.embeddings = embeddings or make_embeddings(settings.embeddings)
         self.store = store or Store(settings, self.embeddings)
         self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
-        self.extractive = ExtractiveAnswerer(self.store, self._idf)
+        self.extractive = ExtractiveAnswerer(self.retriever.sentences_within, self._idf)
         self._llm = llm
         self._llm_loaded = llm is not None
 
@@ -76,7 +76,7 @@ class Pipeline:
 
     # --- answers -------------------------------------------------------------------------------------
     def _clean(self, question: str) -> tuple[str, str | None]:
-        text = _CONTROL.sub(" ", question or "").strip()
+        text = _CONTROL.sub(" ", (question or "").encode("utf-8", "replace").decode("utf-8")).strip()
         limit = self.settings.max_question_chars
         if len(text) > limit:
             return text[:limit], TRUNCATED["fr" if language(text[:limit]) == "fr" else "en"].format(n=limit)

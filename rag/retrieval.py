@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ class Retriever:
         self._checked = 0.0
         self._lock = threading.Lock()
         self._texts: dict[str, tuple[str, dict]] = {}
+        self._sentences: dict[str, tuple[list[int], list[int], list[str]]] = {}
 
     def sparse(self) -> SparseIndex:
         now = time.monotonic()
@@ -46,6 +48,7 @@ class Retriever:
             if self._sparse is None or version != self._version:
                 rows = list(self.store.rows(self.store.chunks))
                 self._texts = {r["id"]: (r["text"], r["metadata"]) for r in rows}
+                self._sentences = self.store.sentence_map()
                 cache = self.store.settings.data_dir / "bm25" / self.store.name
                 self._sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], r["text"]) for r in rows])
                 self._version = version
@@ -74,3 +77,18 @@ class Retriever:
                 )
             )
         return hits
+
+    def sentences_within(self, spans: list[tuple[str, int, int]]) -> list[dict]:
+        """Stored sentences inside the given (path, start, end) passages: ids from the in-memory map, rows by id."""
+        self.sparse()  # keeps the map in step with the index
+        ids: list[str] = []
+        seen: set[str] = set()
+        for path, start, end in spans:
+            starts, ends, sentence_ids = self._sentences.get(path, ([], [], []))
+            i = bisect.bisect_left(starts, start)
+            while i < len(starts) and starts[i] < end:
+                if ends[i] <= end and sentence_ids[i] not in seen:
+                    seen.add(sentence_ids[i])
+                    ids.append(sentence_ids[i])
+                i += 1
+        return self.store.sentences_by_id(ids)

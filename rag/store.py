@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable
 
 from langchain_chroma import Chroma
@@ -134,13 +135,27 @@ class Store:
         found = self.chunks.similarity_search_by_vector_with_relevance_scores(vector, k=n)
         return [(doc, 1.0 - distance) for doc, distance in found]
 
-    def sentences_within(self, spans: list[tuple[str, int, int]]) -> list[dict]:
-        """Stored sentences (with vectors) inside the given (path, start, end) spans, in one query."""
-        if not spans:
+    def sentence_map(self) -> dict[str, tuple[list[int], list[int], list[str]]]:
+        """Every stored sentence's starts, ends and ids by document path, sorted by start."""
+        by_path: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        offset = 0
+        while True:
+            got = self.sentences._collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            for id_, meta in zip(got["ids"], got["metadatas"]):
+                by_path[meta["path"]].append((meta["start"], meta["end"], id_))
+            if len(got["ids"]) < _PAGE:
+                break
+            offset += _PAGE
+        return {path: tuple(map(list, zip(*sorted(rows)))) for path, rows in by_path.items()}
+
+    def sentences_by_id(self, ids: list[str]) -> list[dict]:
+        """Stored sentences with their vectors, by id (a primary-key lookup, fast at any corpus size)."""
+        if not ids:
             return []
-        clauses = [{"$and": [{"path": p}, {"start": {"$gte": a}}, {"end": {"$lte": b}}]} for p, a, b in spans]
-        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        return list(self.rows(self.sentences, where=where, embeddings=True))
+        got = self.sentences._collection.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        rows = {id_: {"id": id_, "text": got["documents"][i], "metadata": got["metadatas"][i], "embedding": got["embeddings"][i]}
+                for i, id_ in enumerate(got["ids"])}
+        return [rows[i] for i in ids if i in rows]
 
     # --- writing -------------------------------------------------------------------------------------
     def delete(self, which: Chroma, ids: list[str]) -> None:

@@ -160,3 +160,9 @@ def test_metrics_count_what_happened(desk):
     assert m["handoffs_by_reason"] == {"requested": 1}
     assert m["median_wait_s"] is not None and m["median_first_human_reply_s"] >= m["median_wait_s"]
     assert (m["feedback_up"], m["feedback_down"], m["thumbs_up_rate"]) == (1, 0, 1.0)
+
+
+def test_lone_surrogates_are_stored_not_crashed_on(desk):
+    cid = desk.start()
+    turn = desk.ask(cid, "Combien de conversations\udae9 par mois ?")
+    assert turn.answer is not None and "?" in desk.messages(cid)[0].text
