@@ -66,7 +66,9 @@
     if (key === lastRendered) return;  // keep what the agent is typing
     lastRendered = key;
     const s = p.status, mine = s.state === "human" && s.agent === me.name;
-    const draft = $("reply") ? $("reply").value : "";
+    const lastUser = [...p.messages].reverse().find((m) => m.role === "user");
+    const draft = { reply: $("reply")?.value || "", question: $("kb-question")?.value ?? (lastUser ? lastUser.text : ""),
+      answer: $("kb-answer")?.value || "" };
     const box = $("packet");
     box.replaceChildren(
       el("h2", {}, `Conversation · ${s.state}${s.agent ? " (" + s.agent + ")" : ""}`),
@@ -97,7 +99,7 @@
     const act = (fn) => async () => { err.textContent = ""; try { await fn(); lastRendered = ""; await refresh(); } catch (e) { err.textContent = e.message; } };
     if (s.state === "waiting") wrap.append(el("div", { class: "actions" }, el("button", { class: "primary", id: "claim", onclick: act(() => api(`/api/agent/conversations/${cid}/claim`, {})) }, "Claim")));
     if (mine) {
-      const reply = el("textarea", { id: "reply", rows: 3, placeholder: "Your reply to the user", value: draft, maxLength: 4000 });
+      const reply = el("textarea", { id: "reply", rows: 3, placeholder: "Your reply to the user", value: draft.reply, maxLength: 4000 });
       const send = act(async () => { await api(`/api/agent/conversations/${cid}/reply`, { text: reply.value }); reply.value = ""; });
       reply.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } });
       const q = el("input", { id: "kb-question", placeholder: "Question" }), ans = el("textarea", { id: "kb-answer", rows: 2, placeholder: "Answer" });
@@ -106,8 +108,8 @@
         el("button", { id: "close", onclick: act(() => api(`/api/agent/conversations/${cid}/close`, {})) }, "Close (hand back to the bot)")),
         el("details", { class: "kb" }, el("summary", {}, "Save an answer to the knowledge base"), q, ans,
           el("button", { id: "kb-save", onclick: act(async () => { const r = await api("/api/agent/knowledge", { question: q.value, answer: ans.value }); err.textContent = `Saved as ${r.path}: the bot will cite it.`; }) }, "Save")));
-      const lastUser = [...document.querySelectorAll("#transcript .msg.user")].pop();
-      q.value = lastUser ? lastUser.lastChild.textContent : "";
+      q.value = draft.question;
+      ans.value = draft.answer;
     }
     wrap.append(err);
     return wrap;
