@@ -13,6 +13,7 @@ from .text import normalize, stems
 
 MAX_SENTENCES = 3
 PASSAGES_READ = 5
+CONTEXT_WEIGHT = 0.75
 
 _NUMBER_Q = re.compile(
     r"\b(?:combien|quel(?:le)?s? (?:est le |était le |a été le )?(?:nombre|taux|pourcentage|part|proportion|montant|"
@@ -21,10 +22,17 @@ _NUMBER_Q = re.compile(
 )
 _DATE_Q = re.compile(r"\b(?:quand|en quelle année|à quelle date|depuis quand|when|what year|which year|in what year)\b")
 _WHO_Q = re.compile(r"^(?:qui|who)\b|\b(?:qui (?:a|est|était)|quel (?:pdg|dirigeant|patron|fondateur)|who (?:is|was|said))\b")
+_NAMED_Q = re.compile(  # the answer is a name: a tool, a company, a product
+    r"\b(?:quel(?:le)?s? (?:outils?|entreprises?|sociétés?|marques?|produits?|logiciels?|modèles?|partenaires?|"
+    r"médias?|journal|journaux)|(?:par|avec) quoi|which (?:tools?|compan(?:y|ies)|firms?|products?|brands?|models?|"
+    r"partners?|software)|what (?:tools?|compan(?:y|ies)|products?|software))\b"
+)
 _HAS_NUMBER = re.compile(r"\d|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|milliard|"
                          r"moitié|tiers|quart|two|three|half|third|quarter|hundred|thousand|million|billion)s?\b")
 _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b(?:janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|"
                        r"novembre|décembre|an dernier|année dernière|il y a)\b")
+_PERSON = re.compile(r"(?:\b(?:M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|PDG|CEO|cofondateur|fondateur|patron) )([A-Z][a-zà-ÿ]+)"
+                     r"|\b([A-Z][a-zà-ÿ]+ [A-Z][a-zà-ÿ]{2,})\b")
 _NAME = re.compile(r"(?<=[a-zà-ÿ,] )[A-Z][a-zà-ÿ]+(?: [A-Z][a-zà-ÿ]+)?")
 
 
@@ -49,17 +57,22 @@ def expected_type(question: str) -> str | None:
         return "number"
     if _WHO_Q.search(q):
         return "person"
+    if _NAMED_Q.search(q):
+        return "name"
     return None
 
 
-def _has_type(text: str, kind: str | None) -> bool:
+def _has_type(text: str, kind: str | None, question: str = "") -> bool:
     if kind is None:
         return True
     if kind == "date":
         return bool(_HAS_DATE.search(text.lower()))
     if kind == "number":
         return bool(_HAS_NUMBER.search(text.lower()))
-    return bool(_NAME.search(text))
+    asked = set(normalize(question).split())
+    if kind == "person":  # a titled name or a first and last name, not a lone "Bloomberg"
+        return any((m.group(1) or m.group(2)).split()[-1].lower() not in asked for m in _PERSON.finditer(text))
+    return any(name.split()[0].lower() not in asked for name in _NAME.findall(text))  # a name the question did not give
 
 
 class ExtractiveAnswerer:
@@ -81,6 +94,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         q = np.asarray(vector, dtype=np.float32)
         sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ q
+        previous = _previous_sentences(rows)
         out, seen = [], set()
         for row, sim in zip(rows, sims):
             meta = row["metadata"]
@@ -91,7 +105,11 @@ class ExtractiveAnswerer:
             seen.add(key)
             own = set(stems(row["text"]))
             coverage = sum(w for t, w in weights.items() if t in own) / total
-            typed = _has_type(row["text"], kind)
+            # An answer often names its subject in the sentence before ("Je les ai remplacés par …"):
+            # the previous sentence of the same passage lends its words, discounted.
+            before = set(stems(previous.get((meta["path"], meta["start"]), "")))
+            coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
+            typed = _has_type(row["text"], kind, question)
             s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed)
             s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.1)
             s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
@@ -110,9 +128,20 @@ class ExtractiveAnswerer:
         for s in ranked[1:]:
             if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
                 break
-            if s.typed and not _redundant(s, chosen):
+            # a second passage would be a second claim to check: extra sentences come from the best one's passage
+            if s.typed and s.hit.id == best.hit.id and not _redundant(s, chosen):
                 chosen.append(s)
         return compose(chosen, language, confidence)
+
+
+def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], str]:
+    """(path, start) of each sentence -> the text of the sentence just before it, when that one was fetched too."""
+    ordered = sorted(rows, key=lambda r: (r["metadata"]["path"], r["metadata"]["start"]))
+    out = {}
+    for a, b in zip(ordered, ordered[1:]):
+        if a["metadata"]["path"] == b["metadata"]["path"] and a["metadata"]["end"] <= b["metadata"]["start"]:
+            out[(b["metadata"]["path"], b["metadata"]["start"])] = a["text"]
+    return out
 
 
 # Words that frame a question ("quelle part", "de quelle manière") and are not expected in the answer.

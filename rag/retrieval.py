@@ -37,6 +37,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._texts: dict[str, tuple[str, dict]] = {}
         self._sentences: dict[str, tuple[list[int], list[int], list[str]]] = {}
+        self._chunk_spans: dict[str, list[tuple[int, int, str]]] = {}
 
     def sparse(self) -> SparseIndex:
         now = time.monotonic()
@@ -49,6 +50,7 @@ class Retriever:
                 rows = list(self.store.rows(self.store.chunks))
                 self._texts = {r["id"]: (r["text"], r["metadata"]) for r in rows}
                 self._sentences = self.store.sentence_map()
+                self._chunk_spans = _spans_by_path(self._texts)
                 cache = self.store.settings.data_dir / "bm25" / self.store.name
                 self._sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], r["text"]) for r in rows])
                 self._version = version
@@ -59,9 +61,10 @@ class Retriever:
         sparse = self.sparse()
         dense_found = self.store.dense(vector, self.candidates) if mode != "bm25" else []
         bm25_found = sparse.search(query, self.candidates) if mode != "dense" else []
+        by_sentence = self._chunks_of(self.store.dense_sentences(vector, self.candidates)) if mode == "hybrid" else []
         dense_sim = {doc.id: sim for doc, sim in dense_found}
         bm25 = dict(bm25_found)
-        fused = rrf([[doc.id for doc, _ in dense_found], [id_ for id_, _ in bm25_found]], self.rrf_k)
+        fused = rrf([[doc.id for doc, _ in dense_found], [id_ for id_, _ in bm25_found], by_sentence], self.rrf_k)
         hits = []
         for id_, score in fused:
             if len(hits) == k:
@@ -92,3 +95,19 @@ class Retriever:
                     ids.append(sentence_ids[i])
                 i += 1
         return self.store.sentences_by_id(ids)
+
+    def _chunks_of(self, sentences: list[tuple[dict, float]]) -> list[str]:
+        """Chunks ranked by their best-matching sentence (a sentence in two overlapping chunks ranks both)."""
+        ranked: list[str] = []
+        for meta, _sim in sentences:
+            for start, end, chunk_id in self._chunk_spans.get(meta["path"], ()):
+                if start <= meta["start"] and meta["end"] <= end and chunk_id not in ranked:
+                    ranked.append(chunk_id)
+        return ranked
+
+
+def _spans_by_path(texts: dict[str, tuple[str, dict]]) -> dict[str, list[tuple[int, int, str]]]:
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for id_, (_text, meta) in texts.items():
+        spans.setdefault(meta["path"], []).append((meta["start"], meta["end"], id_))
+    return spans

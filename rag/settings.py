@@ -34,7 +34,7 @@ class Settings:
     candidates: int = _setting(30, "Candidates taken from each of dense and BM25 before fusion.")
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.")
     retrieval: str = _setting("hybrid", "Retrieval mode: `hybrid`, `dense` or `bm25`.")
-    min_confidence: float = _setting(0.45, "Below this confidence the bot abstains and offers a human.")
+    min_confidence: float = _setting(0.40, "Below this confidence the bot abstains and offers a human.")
     max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
     llm: str = _setting(
         "",

@@ -135,6 +135,14 @@ class Store:
         found = self.chunks.similarity_search_by_vector_with_relevance_scores(vector, k=n)
         return [(doc, 1.0 - distance) for doc, distance in found]
 
+    def dense_sentences(self, vector: list[float], k: int) -> list[tuple[dict, float]]:
+        """Nearest sentences (metadata, cosine similarity): a paraphrase often matches one sentence better than its chunk."""
+        n = min(k, self.sentences._collection.count())
+        if n == 0:
+            return []
+        got = self.sentences._collection.query(query_embeddings=[vector], n_results=n, include=["metadatas", "distances"])
+        return [(meta, 1.0 - dist) for meta, dist in zip(got["metadatas"][0], got["distances"][0])]
+
     def sentence_map(self) -> dict[str, tuple[list[int], list[int], list[str]]]:
         """Every stored sentence's starts, ends and ids by document path, sorted by start."""
         by_path: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
