@@ -160,3 +160,12 @@ def test_widget_on_another_site_asks_hands_off_and_gets_the_agent_reply(site, br
     assert not errors and page.evaluate("window.pwned") is None
     metrics = agent.request.get(f"{app.url}/api/metrics").json()
     assert metrics["feedback_up"] >= 1 and metrics["handoffs"] >= 1
+
+
+def test_interface_follows_the_browser_language_and_switches(site, browser):
+    app, _ = site
+    page = browser.new_context(locale="en-US").new_page()
+    page.goto(app.url)
+    page.locator("#relais-human", has_text="Talk to a human").wait_for()
+    page.get_by_label("Français").check()
+    page.locator("#relais-human", has_text="Parler à un humain").wait_for()
