@@ -22,6 +22,11 @@ _NUMBER_Q = re.compile(
 )
 _DATE_Q = re.compile(r"\b(?:quand|en quelle année|à quelle date|depuis quand|when|what year|which year|in what year)\b")
 _WHO_Q = re.compile(r"^(?:qui|who)\b|\b(?:qui (?:a|est|était)|quel (?:pdg|dirigeant|patron|fondateur)|who (?:is|was|said))\b")
+_MANNER_Q = re.compile(
+    r"\b(?:de quelle (?:manière|façon)|par quel moyen|in what way|by what means)\b"
+    r"|\bcomment\b.*\b(?:prévenu|appris|informé|annoncé|averti|notifié|contacté)|\bhow (?:were|was|did)\b.*\b(?:told|informed|notified|learn)"
+)
+_HAS_MANNER = re.compile(r"\b(?:avec|par|via|grâce à|au moyen d'|by|through|using|with)\s+(?:un|une|des|le|la|les|l'|a|an|the)\b|\ben \w+ant\b")
 _NAMED_Q = re.compile(  # the answer is a name: a tool, a company, a product
     r"\b(?:quel(?:le)?s? (?:outils?|entreprises?|sociétés?|marques?|produits?|logiciels?|modèles?|partenaires?|"
     r"médias?|journal|journaux)|(?:par|avec) quoi|which (?:tools?|compan(?:y|ies)|firms?|products?|brands?|models?|"
@@ -59,6 +64,8 @@ def expected_type(question: str) -> str | None:
         return "person"
     if _NAMED_Q.search(q):
         return "name"
+    if _MANNER_Q.search(q):
+        return "manner"
     return None
 
 
@@ -69,6 +76,8 @@ def _has_type(text: str, kind: str | None, question: str = "") -> bool:
         return bool(_HAS_DATE.search(text.lower()))
     if kind == "number":
         return bool(_HAS_NUMBER.search(text.lower()))
+    if kind == "manner":
+        return bool(_HAS_MANNER.search(text.lower()))
     asked = set(normalize(question).split())
     if kind == "person":  # a titled name or a first and last name, not a lone "Bloomberg"
         return any((m.group(1) or m.group(2)).split()[-1].lower() not in asked for m in _PERSON.finditer(text))
