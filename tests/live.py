@@ -26,6 +26,7 @@ class LiveApp:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_DOCS": str(docs), "RAG_EMBEDDINGS": "hash",
                     "RAG_PORT": str(self.port), "RAG_HOST": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False", **env}
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = data_dir.parent / f"app-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
