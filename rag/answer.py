@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -147,7 +148,7 @@ def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], str]:
     """(path, start) of each sentence -> the text of the sentence just before it, when that one was fetched too."""
     ordered = sorted(rows, key=lambda r: (r["metadata"]["path"], r["metadata"]["start"]))
     out = {}
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if a["metadata"]["path"] == b["metadata"]["path"] and a["metadata"]["end"] <= b["metadata"]["start"]:
             out[(b["metadata"]["path"], b["metadata"]["start"])] = a["text"]
     return out

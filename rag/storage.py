@@ -122,8 +122,8 @@ class Storage:
         if db is not None:
             db.execute(sql, args)
         else:
-            with self.tx() as db:
-                db.execute(sql, args)
+            with self.tx() as conn:
+                conn.execute(sql, args)
 
     def conversations(self, states: tuple[str, ...]) -> list[Conversation]:
         marks = ",".join("?" * len(states))
@@ -137,8 +137,8 @@ class Storage:
         sql = "INSERT INTO messages(conversation_id, created, role, author, text, answer) VALUES (?, ?, ?, ?, ?, ?)"
         if db is not None:
             return db.execute(sql, args).lastrowid
-        with self.tx() as db:
-            return db.execute(sql, args).lastrowid
+        with self.tx() as conn:
+            return conn.execute(sql, args).lastrowid
 
     def messages(self, cid: str, after: int = 0) -> list[Message]:
         with self.tx() as db:
