@@ -88,6 +88,12 @@ def build_app(desk: Desk):
             return gr.skip(), gr.skip(), *view(cid, lang), *controls(cid, lang)
         return "", "", *view(cid, lang), *controls(cid, lang)
 
+    def new_conversation(cid: str, lang: str):
+        """The chat's trash button: a fresh conversation (a pending request for a person is withdrawn first)."""
+        if cid and desk.status(cid).state != "bot":
+            desk.cancel(cid)
+        return "", [], [], 0, status_line(None, lang), gr.update(visible=False), gr.update(visible=False)
+
     def like(data: gr.LikeData, cid: str, ids: list[int]):
         index = data.index if isinstance(data.index, int) else data.index[0]
         if cid and 0 <= index < len(ids):
@@ -108,7 +114,8 @@ def build_app(desk: Desk):
         with gr.Row():
             title = gr.Markdown(LABELS["fr"]["title"])
             lang = gr.Radio([("Français", "fr"), ("English", "en")], value="fr", show_label=False, scale=0, min_width=220)
-        chat = gr.Chatbot(label="Relais", height=520, sanitize_html=True, elem_id="relais-chat")
+        chat = gr.Chatbot(label="Relais", height=520, sanitize_html=True, elem_id="relais-chat", buttons=["copy", "copy_all"],
+                          group_consecutive_messages=False)
         status = gr.Markdown(LABELS["fr"]["bot_state"], elem_id="relais-status")
         with gr.Row():
             box = gr.Textbox(label=LABELS["fr"]["box"], placeholder=LABELS["fr"]["placeholder"], scale=5, elem_id="relais-box")
@@ -131,6 +138,7 @@ def build_app(desk: Desk):
         ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, chat, ids, last, status, cancel_btn, ticket_box],
                          api_visibility="private")
         chat.like(like, [cid, ids], None, api_visibility="private")
+        chat.clear(new_conversation, [cid, lang], [cid, chat, ids, last, status, cancel_btn, ticket_box], api_visibility="private")
         gr.Timer(POLL_SECONDS).tick(poll, [cid, last, lang], [chat, ids, last, status, cancel_btn, ticket_box],
                                     api_visibility="private", show_progress="hidden", concurrency_limit=None)
         lang.change(relabel, [lang, cid], [title, box, send, human_btn, cancel_btn, intro, contact, note, ticket_btn, status],

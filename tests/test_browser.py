@@ -93,6 +93,7 @@ def test_chat_handoff_agent_and_back(site, browser):
     card = user.locator("#relais-chat details.relais-card").first
     card.wait_for()
     assert "2,3 millions" in user.locator("#relais-chat").inner_text()
+    user.get_by_role("button", name="J'aime").last.click()  # 👍 on the answer, stored
     card.locator("summary").click()  # expandable: the whole passage opens
     assert "2,3 millions" in card.locator("mark").first.inner_text()  # the supporting sentence, highlighted
     user.screenshot(path=SHOTS / "chat.png", full_page=True)
@@ -105,6 +106,7 @@ def test_chat_handoff_agent_and_back(site, browser):
     agent.locator("#queue li", has_text="Combien de conversations").first.click()
     agent.locator(".evidence details").first.wait_for()  # the packet shows the bot's cited passages
     assert "confidence" in agent.locator(".evidence").inner_text()
+    assert agent.request.get(f"{app.url}/api/metrics").json()["feedback_up"] == 1
     claim_and_reply(agent, "Combien de conversations", "Bonjour, ici Alice : je reprends votre demande.")
     agent.screenshot(path=SHOTS / "console.png", full_page=True)
 
@@ -118,6 +120,9 @@ def test_chat_handoff_agent_and_back(site, browser):
     box.fill(QUESTION)
     box.press("Enter")
     user.wait_for_function(f"document.querySelectorAll('#relais-chat details.relais-card').length > {cards}")  # the bot is back
+    user.get_by_role("button", name="Effacer la conversation").click()  # a fresh conversation
+    user.wait_for_function("document.querySelectorAll('#relais-chat details.relais-card').length === 0")
+    assert agent.request.get(f"{app.url}/api/metrics").json()["conversations"] >= 1
 
 
 def test_scripts_in_questions_and_documents_never_run(site, browser):
