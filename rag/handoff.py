@@ -109,13 +109,14 @@ class Desk:
     def request_human(self, cid: str, reason: str | None = None) -> Status:
         """Put the conversation in the queue (idempotent): the reason is the bot's offer, or an explicit request."""
         conv = self.conversation(cid)
-        if conv.state == "bot":
-            reason = reason if reason in REASONS else conv.offer or "requested"
-            with self.storage.tx() as db:
-                db.execute(
-                    "INSERT INTO handoffs(conversation_id, reason, requested) VALUES (?, ?, ?)", (cid, reason, time.time())
-                )
-                self.storage.update(cid, db=db, state="waiting", offer=None, agent=None)
+        reason = reason if reason in REASONS else conv.offer or "requested"
+        with self.storage.tx() as db:
+            moved = db.execute(  # only from the bot: a double click or two tabs make one request
+                "UPDATE conversations SET state = 'waiting', offer = NULL, agent = NULL, updated = ? WHERE id = ? AND state = 'bot'",
+                (time.time(), cid),
+            ).rowcount
+            if moved:
+                db.execute("INSERT INTO handoffs(conversation_id, reason, requested) VALUES (?, ?, ?)", (cid, reason, time.time()))
                 self.storage.add_message(cid, "system", WAITING[conv.lang], db=db)
         return self.status(cid)
 

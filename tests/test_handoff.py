@@ -166,3 +166,18 @@ def test_lone_surrogates_are_stored_not_crashed_on(desk):
     cid = desk.start()
     turn = desk.ask(cid, "Combien de conversations\udae9 par mois ?")
     assert turn.answer is not None and "?" in desk.messages(cid)[0].text
+
+
+def test_simultaneous_requests_make_one_handoff(desk, settings):
+    cid = desk.start()
+    desks = [Desk(desk.pipeline, Storage(settings.database_path), settings.knowledge_path) for _ in range(6)]
+    barrier = threading.Barrier(6)
+
+    def ask_for_a_person(d):
+        barrier.wait()
+        d.request_human(cid)
+
+    threads = [threading.Thread(target=ask_for_a_person, args=(d,)) for d in desks]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(desk.storage.handoffs()) == 1 and roles(desk, cid).count("system") == 1
