@@ -39,7 +39,8 @@ def build_app(desk: Desk):
         status = desk.status(cid) if cid else None
         waiting = status is not None and status.state == "waiting"
         busy = status is not None and status.state != "bot"
-        return gr.update(visible=busy), gr.update(visible=waiting and status.agents_online == 0)
+        label = LABELS[lang]["cancel" if waiting or not busy else "leave"]
+        return gr.update(visible=busy, value=label), gr.update(visible=waiting and status.agents_online == 0)
 
     def submit(message: str, cid: str, lang: str):
         if not cid:
@@ -105,7 +106,7 @@ def build_app(desk: Desk):
     def relabel(lang: str, cid: str):
         t = LABELS[lang]
         return (t["title"], gr.update(label=t["box"], placeholder=t["placeholder"]), gr.update(value=t["send"]),
-                gr.update(value=t["human"]), gr.update(value=t["cancel"]), t["ticket_intro"], gr.update(label=t["contact"]),
+                gr.update(value=t["human"]), controls(cid, lang)[0], t["ticket_intro"], gr.update(label=t["contact"]),
                 gr.update(label=t["ticket_message"]), gr.update(value=t["ticket"]), view(cid, lang)[3])
 
     with gr.Blocks(title="Relais") as demo:

@@ -15,7 +15,7 @@ LABELS = {
     "fr": {
         "title": "# Relais\nRéponses sourcées à partir des documents, et un humain à un clic.",
         "box": "Votre question", "placeholder": "Combien de conversations le chatbot gérait-il par mois ?",
-        "send": "Envoyer", "human": "🙋 Parler à un humain", "cancel": "Annuler la demande",
+        "send": "Envoyer", "human": "🙋 Parler à un humain", "cancel": "Annuler la demande", "leave": "Revenir au bot",
         "contact": "Votre e-mail ou téléphone", "ticket_message": "Votre message pour un conseiller",
         "ticket": "Laisser un message", "ticket_intro": "Aucun conseiller n'est en ligne : laissez un message et un contact, rien ne sera perdu.",
         "offer": "💡 Un conseiller vous est proposé ({reason}) : cliquez sur « Parler à un humain ».",
@@ -28,7 +28,7 @@ LABELS = {
     "en": {
         "title": "# Relais\nCited answers from the documents, and a person one click away.",
         "box": "Your question", "placeholder": "How many conversations did the chatbot handle per month?",
-        "send": "Send", "human": "🙋 Talk to a human", "cancel": "Cancel the request",
+        "send": "Send", "human": "🙋 Talk to a human", "cancel": "Cancel the request", "leave": "Back to the bot",
         "contact": "Your e-mail or phone", "ticket_message": "Your message for a person",
         "ticket": "Leave a message", "ticket_intro": "No one is online: leave a message and a contact, nothing will be lost.",
         "offer": "💡 A person is offered ({reason}): click “Talk to a human”.",

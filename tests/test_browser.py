@@ -112,6 +112,7 @@ def test_chat_handoff_agent_and_back(site, browser):
 
     user.locator("#relais-chat", has_text="ici Alice").wait_for(timeout=10_000)  # delivered by the page's polling
     user.locator("#relais-status", has_text="alice").wait_for()
+    user.locator("#relais-cancel", has_text="Revenir au bot").wait_for()
     user.screenshot(path=SHOTS / "chat-with-agent.png", full_page=True)
 
     agent.click("#close")
