@@ -10,7 +10,6 @@ import threading
 
 from rag import Pipeline, RelaisError, Settings
 from rag.chat_view import LABELS, rows, status_line
-from rag.errors import InputError
 from rag.handoff import Desk, Turn
 from rag.storage import Storage
 
@@ -36,15 +35,24 @@ def build_app(desk: Desk):
         return chat, ids, (ids[-1] if ids else 0), status_line(desk.status(cid), lang)
 
     def controls(cid: str, lang: str):
-        status = desk.status(cid) if cid else None
+        try:
+            status = desk.status(cid) if cid else None
+        except RelaisError:
+            status = None
         waiting = status is not None and status.state == "waiting"
         busy = status is not None and status.state != "bot"
         label = LABELS[lang]["cancel" if waiting or not busy else "leave"]
         return gr.update(visible=busy, value=label), gr.update(visible=waiting and status.agents_online == 0)
 
+    def current(cid: str, lang: str) -> str:
+        """The browser's conversation, or a new one (none yet, or an id this data folder does not know)."""
+        try:
+            return desk.conversation(cid).id
+        except RelaisError:
+            return desk.start(lang)
+
     def submit(message: str, cid: str, lang: str):
-        if not cid:
-            cid = desk.start(lang)
+        cid = current(cid, lang)
         chat, ids, last, status = view(cid, lang)
         chat = chat + [{"role": "user", "content": rows_for_text(message)}, {"role": "assistant", "content": ""}]
         try:
@@ -53,7 +61,7 @@ def build_app(desk: Desk):
                     break
                 chat[-1]["content"] += rows_for_text(item)
                 yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip()
-        except InputError as exc:
+        except RelaisError as exc:  # the message stays in the box, with what to do
             gr.Warning(str(exc))
             yield (*view(cid, lang)[:1], gr.skip(), cid, ids, last, status, *controls(cid, lang))
             return
@@ -63,35 +71,40 @@ def build_app(desk: Desk):
         yield chat, "", cid, ids, last, status, *controls(cid, lang)
 
     def poll(cid: str, last: int, lang: str):
-        if not cid:
+        try:
+            newest = desk.messages(cid, last) if cid else None
+        except RelaisError:
+            newest = None
+        if newest is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        newest = desk.messages(cid, last)
         if not newest or (newest[-1].role == "user" and desk.conversation(cid).state == "bot"):  # the bot is answering
             return gr.skip(), gr.skip(), gr.skip(), status_line(desk.status(cid), lang), *controls(cid, lang)
         chat, ids, last, status = view(cid, lang)
         return chat, ids, last, status, *controls(cid, lang)
 
     def human(cid: str, lang: str):
-        cid = cid or desk.start(lang)
+        cid = current(cid, lang)
         desk.request_human(cid)
         return cid, *view(cid, lang), *controls(cid, lang)
 
     def cancel(cid: str, lang: str):
-        if cid:
+        try:
             desk.cancel(cid)
+        except RelaisError:
+            pass  # nothing to cancel: the conversation is gone
         return (*view(cid, lang), *controls(cid, lang))
 
     def ticket(contact: str, message: str, cid: str, lang: str):
         try:
             desk.leave_ticket(cid, contact, message)
-        except InputError as exc:
+        except RelaisError as exc:
             gr.Warning(str(exc))
             return gr.skip(), gr.skip(), *view(cid, lang), *controls(cid, lang)
         return "", "", *view(cid, lang), *controls(cid, lang)
 
     def new_conversation(cid: str, lang: str):
         """The chat's trash button: a fresh conversation (a pending request for a person is withdrawn first)."""
-        if cid and desk.status(cid).state != "bot":
+        if cid and controls(cid, lang)[0]["visible"]:
             desk.cancel(cid)
         return "", [], [], 0, status_line(None, lang), gr.update(visible=False), gr.update(visible=False)
 

@@ -131,6 +131,8 @@ def test_gradio_client_asks_through_the_chat_page(app):
     _cid, chat_rows, status = client.predict(cid, "fr", api_name="/talk_to_human")  # the same conversation goes on
     assert "file" in status.lower() or "queue" in status.lower()
     assert httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()["status"]["state"] == "waiting"
+    chat_rows, _box, fresh, _status = client.predict(QUESTION, "id-from-a-wiped-data-folder", "fr", api_name="/ask")
+    assert fresh != "id-from-a-wiped-data-folder" and "2,3 millions" in json.dumps(chat_rows, ensure_ascii=False)
 
 
 def test_restart_in_the_middle_of_a_handoff_loses_nothing(app):
