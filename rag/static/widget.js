@@ -158,8 +158,10 @@
     log.append(mine, reply); log.scrollTop = log.scrollHeight;
     try {
       await ensure();
-      const r = await fetch(BASE + "/api/chat/stream", { method: "POST", headers: { "content-type": "application/json" },
+      const send = () => fetch(BASE + "/api/chat/stream", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ question, conversation_id: cid, lang: LANG }) });
+      let r = await send();
+      if (r.status === 404) { localStorage.removeItem(KEY); cid = null; last = 0; await ensure(); r = await send(); }  // server data was reset
       if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `HTTP ${r.status}`);
       const reader = r.body.getReader(), dec = new TextDecoder();
       let buf = "", transient = false;
