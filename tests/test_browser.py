@@ -176,3 +176,22 @@ def test_interface_follows_the_browser_language_and_switches(site, browser):
     page.locator("#relais-human", has_text="Talk to a human").wait_for()
     page.get_by_label("Français").check()
     page.locator("#relais-human", has_text="Parler à un humain").wait_for()
+
+
+def test_with_nobody_online_the_user_leaves_a_ticket(site, browser):
+    app, _ = site
+    agent = browser.new_context().new_page()
+    sign_in(agent, app.url)
+    with agent.expect_response("**/api/agent/presence"):
+        agent.uncheck("#online")  # alice goes offline: nobody can take the conversation
+    user = browser.new_context(locale="fr-FR").new_page()
+    user.goto(app.url)
+    user.click("#relais-human")
+    user.locator("#relais-status", has_text="Aucun conseiller en ligne").wait_for()
+    user.get_by_label("Votre e-mail ou téléphone").fill("client@example.com")
+    user.get_by_label("Votre message pour un conseiller").fill("Rappelez-moi au sujet de mon remboursement <b>svp</b>")
+    user.get_by_role("button", name="Laisser un message").click()
+    user.locator("#relais-chat", has_text="client@example.com").wait_for()
+    user.locator("#relais-chat", has_text="<b>svp</b>").wait_for()  # shown as typed, not as HTML
+    agent.locator("#tickets li", has_text="client@example.com").wait_for()
+    agent.check("#online")
