@@ -123,6 +123,7 @@ class ExtractiveAnswerer:
             s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed)
             s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.1)
             s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
+            s.score -= 0.3 if s.text.rstrip().endswith("?") else 0.0  # a question in a document (an FAQ's) is not its answer
             out.append(s)
         return sorted(out, key=lambda s: -s.score)
 

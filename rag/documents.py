@@ -57,6 +57,8 @@ def load(path: Path, max_bytes: int, stored_path: str | None = None) -> SourceDo
         except UnicodeDecodeError as exc:
             raise SkipFile(f"not UTF-8 text (bad byte at offset {exc.start}): re-save it as UTF-8") from None
         title, text = _html(decoded) if suffix in {".html", ".htm"} else (None, decoded)
+        if suffix in {".md", ".markdown"}:  # "# Heading" is read as "Heading"
+            text = re.sub(r"(?m)^\s{0,3}#{1,6}\s+", "", text)
     lines, date = clean_lines(text)
     if not lines:
         raise SkipFile("no text left after cleaning")

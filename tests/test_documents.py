@@ -33,8 +33,10 @@ def test_html_drops_scripts_and_navigation(tmp_path):
 
 def test_markdown_title(tmp_path):
     md = tmp_path / "faq.md"
-    md.write_text("# Foire aux questions\n\nLes retours sont gratuits.\n")
-    assert load(md, 10**6).title == "Foire aux questions"
+    md.write_text("# Foire aux questions\n\n## Retours\nLes retours sont gratuits.\n")
+    doc = load(md, 10**6)
+    assert doc.title == "Foire aux questions"
+    assert doc.text == "Foire aux questions\nRetours\nLes retours sont gratuits."  # heading marks are not text
 
 
 @pytest.mark.parametrize(

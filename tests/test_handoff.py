@@ -146,6 +146,7 @@ def test_saved_knowledge_is_cited_by_the_bot(desk):
     desk.pipeline.retriever._checked = 0  # do not wait for the 2 s index-version check
     answer = desk.ask(desk.start(), "Quel est le délai de remboursement chez Relaiscorp ?").answer
     assert any(c.source == path.name for c in answer.citations), answer
+    assert "quatorze jours" in answer.text and "#" not in answer.text  # the answer, not the question heading
 
 
 def test_metrics_count_what_happened(desk):

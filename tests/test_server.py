@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -167,3 +168,18 @@ def test_a_public_bind_without_agent_passwords_refuses_to_start(tmp_path):
     env = {"RAG_HOST": "0.0.0.0", "RAG_DATA_DIR": str(tmp_path), "RAG_EMBEDDINGS": "hash", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "app.py"], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "RAG_AGENTS" in done.stderr
+
+
+def test_an_agent_answer_saved_to_the_knowledge_base_is_cited_next_time(app):
+    alice = agent(app, "alice")
+    question = "Quel est le délai de remboursement chez Relaiscorp ?"
+    saved = alice.post("/api/agent/knowledge", json={
+        "question": question, "answer": "Le délai de remboursement chez Relaiscorp est de quatorze jours ouvrés."})
+    assert saved.status_code == 200, saved.text
+    name = saved.json()["path"].rsplit("/", 1)[-1]
+    for _ in range(20):  # the running app notices the new index version within its 2 s refresh
+        answer = chat(app, question)["answer"]
+        if any(c["source"] == name for c in answer["citations"]):
+            break
+        time.sleep(0.5)
+    assert any(c["source"] == name for c in answer["citations"]) and "quatorze jours" in answer["text"]
