@@ -9,8 +9,8 @@ import sys
 import threading
 
 from rag import Pipeline, RelaisError, Settings
-from rag.chat_view import LABELS, rows, status_line
-from rag.handoff import Desk, Turn
+from rag.chat_view import LABELS, rows, status_line, text_html
+from rag.handoff import Desk, Status, Turn
 from rag.storage import Storage
 
 EXAMPLES = [
@@ -25,88 +25,81 @@ POLL_SECONDS = 1.5
 def build_app(desk: Desk):
     import gradio as gr
 
-    def view(cid: str, lang: str):
-        if not cid:
-            return [], [], 0, status_line(None, lang)
+    def status_of(cid: str) -> Status | None:
+        """None for no conversation yet, or for an id this data folder does not know (the page starts afresh)."""
         try:
-            chat, ids = rows(desk.messages(cid), lang)
-        except RelaisError:  # a conversation id from an old data folder: start afresh
-            return [], [], 0, status_line(None, lang)
-        return chat, ids, (ids[-1] if ids else 0), status_line(desk.status(cid), lang)
-
-    def controls(cid: str, lang: str):
-        try:
-            status = desk.status(cid) if cid else None
+            return desk.status(cid) if cid else None
         except RelaisError:
-            status = None
+            return None
+
+    def controls(status: Status | None, lang: str):
         waiting = status is not None and status.state == "waiting"
         busy = status is not None and status.state != "bot"
         label = LABELS[lang]["cancel" if waiting or not busy else "leave"]
         return gr.update(visible=busy, value=label), gr.update(visible=waiting and status.agents_online == 0)
 
+    def render(cid: str, status: Status | None, lang: str):
+        """The outputs [chat, ids, last, status line, cancel button, ticket box] for a conversation."""
+        chat, ids = rows(desk.messages(cid), lang) if status else ([], [])
+        return chat, ids, (ids[-1] if ids else 0), status_line(status, lang), *controls(status, lang)
+
+    def view(cid: str, lang: str):
+        return render(cid, status_of(cid), lang)
+
     def current(cid: str, lang: str) -> str:
-        """The browser's conversation, or a new one (none yet, or an id this data folder does not know)."""
-        try:
-            return desk.conversation(cid).id
-        except RelaisError:
-            return desk.start(lang)
+        """The browser's conversation, or a new one."""
+        return cid if status_of(cid) else desk.start(lang)
 
     def submit(message: str, cid: str, lang: str):
         cid = current(cid, lang)
-        chat, ids, last, status = view(cid, lang)
-        chat = chat + [{"role": "user", "content": rows_for_text(message)}, {"role": "assistant", "content": ""}]
+        chat, ids, last, *_ = view(cid, lang)
+        chat = chat + [{"role": "user", "content": text_html(message)}, {"role": "assistant", "content": ""}]
         try:
             for item in desk.say(cid, message):
                 if isinstance(item, Turn):
                     break
-                chat[-1]["content"] += rows_for_text(item)
+                chat[-1]["content"] += text_html(item)
                 yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip()
         except RelaisError as exc:  # the message stays in the box, with what to do
             gr.Warning(str(exc))
-            yield (*view(cid, lang)[:1], gr.skip(), cid, ids, last, status, *controls(cid, lang))
+            shown = view(cid, lang)
+            yield shown[0], gr.skip(), cid, *shown[1:]
             return
-        chat, ids, last, status = view(cid, lang)
+        chat, *rest = render(cid, item.status, lang)
         if item.user_message_id is None and item.answer is not None:  # an empty question: the bot's prompt, not kept
-            chat = chat + [{"role": "assistant", "content": rows_for_text(item.answer.text)}]
-        yield chat, "", cid, ids, last, status, *controls(cid, lang)
+            chat = chat + [{"role": "assistant", "content": text_html(item.answer.text)}]
+        yield chat, "", cid, *rest
 
     def poll(cid: str, last: int, lang: str):
-        try:
-            newest = desk.messages(cid, last) if cid else None
-        except RelaisError:
-            newest = None
-        if newest is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if not newest or (newest[-1].role == "user" and desk.conversation(cid).state == "bot"):  # the bot is answering
-            return gr.skip(), gr.skip(), gr.skip(), status_line(desk.status(cid), lang), *controls(cid, lang)
-        chat, ids, last, status = view(cid, lang)
-        return chat, ids, last, status, *controls(cid, lang)
+        status = status_of(cid)
+        if status is None:
+            return (gr.skip(),) * 6
+        newest = desk.messages(cid, last)
+        if not newest or (newest[-1].role == "user" and status.state == "bot"):  # nothing new, or the bot is answering
+            return gr.skip(), gr.skip(), gr.skip(), status_line(status, lang), *controls(status, lang)
+        return render(cid, status, lang)
 
     def human(cid: str, lang: str):
         cid = current(cid, lang)
-        desk.request_human(cid)
-        return cid, *view(cid, lang), *controls(cid, lang)
+        return cid, *render(cid, desk.request_human(cid), lang)
 
     def cancel(cid: str, lang: str):
-        try:
-            desk.cancel(cid)
-        except RelaisError:
-            pass  # nothing to cancel: the conversation is gone
-        return (*view(cid, lang), *controls(cid, lang))
+        return render(cid, desk.cancel(cid) if status_of(cid) else None, lang)
 
     def ticket(contact: str, message: str, cid: str, lang: str):
         try:
-            desk.leave_ticket(cid, contact, message)
+            status = desk.leave_ticket(cid, contact, message)
         except RelaisError as exc:
             gr.Warning(str(exc))
-            return gr.skip(), gr.skip(), *view(cid, lang), *controls(cid, lang)
-        return "", "", *view(cid, lang), *controls(cid, lang)
+            return gr.skip(), gr.skip(), *view(cid, lang)
+        return "", "", *render(cid, status, lang)
 
     def new_conversation(cid: str, lang: str):
         """The chat's trash button: a fresh conversation (a pending request for a person is withdrawn first)."""
-        if cid and controls(cid, lang)[0]["visible"]:
+        status = status_of(cid)
+        if status and status.state != "bot":
             desk.cancel(cid)
-        return "", [], [], 0, status_line(None, lang), gr.update(visible=False), gr.update(visible=False)
+        return "", *render("", None, lang)
 
     def like(data: gr.LikeData, cid: str, ids: list[int]):
         index = data.index if isinstance(data.index, int) else data.index[0]
@@ -116,11 +109,11 @@ def build_app(desk: Desk):
             except RelaisError:
                 gr.Info("Only the bot's answers can be rated / Seules les réponses du bot se notent.")
 
-    def relabel(lang: str, cid: str):
+    def relabel(lang: str):
         t = LABELS[lang]
         return (t["title"], gr.update(label=t["box"], placeholder=t["placeholder"]), gr.update(value=t["send"]),
-                gr.update(value=t["human"]), controls(cid, lang)[0], t["ticket_intro"], gr.update(label=t["contact"]),
-                gr.update(label=t["ticket_message"]), gr.update(value=t["ticket"]), view(cid, lang)[3])
+                gr.update(value=t["human"]), t["ticket_intro"], gr.update(label=t["contact"]),
+                gr.update(label=t["ticket_message"]), gr.update(value=t["ticket"]))
 
     with gr.Blocks(title="Relais") as demo:
         cid = gr.BrowserState("", storage_key="relais_conversation")
@@ -144,35 +137,21 @@ def build_app(desk: Desk):
             ticket_btn = gr.Button(LABELS["fr"]["ticket"])
         gr.Examples(EXAMPLES, inputs=box)
 
-        outs = [chat, box, cid, ids, last, status, cancel_btn, ticket_box]
-        box.submit(submit, [box, cid, lang], outs, api_name="ask", concurrency_limit=8)
-        send.click(submit, [box, cid, lang], outs, api_visibility="private", concurrency_limit=8)
-        human_btn.click(human, [cid, lang], [cid, chat, ids, last, status, cancel_btn, ticket_box], api_name="talk_to_human")
-        cancel_btn.click(cancel, [cid, lang], [chat, ids, last, status, cancel_btn, ticket_box], api_visibility="private")
-        ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, chat, ids, last, status, cancel_btn, ticket_box],
-                         api_visibility="private")
+        shown = [chat, ids, last, status, cancel_btn, ticket_box]  # what render() returns
+        box.submit(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_name="ask", concurrency_limit=8)
+        send.click(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_visibility="private", concurrency_limit=8)
+        human_btn.click(human, [cid, lang], [cid, *shown], api_name="talk_to_human")
+        cancel_btn.click(cancel, [cid, lang], shown, api_visibility="private")
+        ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, *shown], api_visibility="private")
         chat.like(like, [cid, ids], None, api_visibility="private")
-        chat.clear(new_conversation, [cid, lang], [cid, chat, ids, last, status, cancel_btn, ticket_box], api_visibility="private")
-        gr.Timer(POLL_SECONDS).tick(poll, [cid, last, lang], [chat, ids, last, status, cancel_btn, ticket_box],
-                                    api_visibility="private", show_progress="hidden", concurrency_limit=None)
-        lang.change(relabel, [lang, cid], [title, box, send, human_btn, cancel_btn, intro, contact, note, ticket_btn, status],
-                    api_visibility="private").then(lambda c, lg: view(c, lg)[:3], [cid, lang], [chat, ids, last], api_visibility="private")
+        chat.clear(new_conversation, [cid, lang], [cid, *shown], api_visibility="private")
+        gr.Timer(POLL_SECONDS).tick(poll, [cid, last, lang], shown, api_visibility="private", show_progress="hidden",
+                                    concurrency_limit=None)
+        lang.change(relabel, lang, [title, box, send, human_btn, intro, contact, note, ticket_btn], api_visibility="private"
+                    ).then(view, [cid, lang], shown, api_visibility="private")
         demo.load(None, None, lang, api_visibility="private", js="() => (navigator.language || 'fr').toLowerCase().startsWith('fr') ? 'fr' : 'en'")
-        demo.load(lambda c, lg: view(c, lg), [cid, lang], [chat, ids, last, status], api_visibility="private")
+        demo.load(view, [cid, lang], shown, api_visibility="private")
     return demo
-
-
-def rows_for_text(text: str) -> str:
-    return rows([_Plain(text)], "fr")[0][0]["content"]
-
-
-class _Plain:
-    """A not-yet-stored text rendered like a user message (escaped)."""
-
-    role, author, answer, id = "user", None, None, 0
-
-    def __init__(self, text: str) -> None:
-        self.text = text
 
 
 def create_app(settings: Settings):
@@ -200,7 +179,7 @@ def create_app(settings: Settings):
     desk = Desk(pipeline, Storage(settings.database_path), settings.knowledge_path, reindex)
 
     def health() -> dict:
-        return {"chunks": pipeline.store.count(), "waiting": len(desk.storage.conversations(("waiting",)))}
+        return {"chunks": pipeline.store.count(), "waiting": desk.waiting()}
 
     api = build_api(desk, agents, settings.allowed_origins, settings.rate_limit, health)
     if agents.is_default:

@@ -19,6 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.table import write_table
 from eval.cases import load_cases
 from eval.metrics import percentile
 from tests.live import LiveApp
@@ -74,11 +75,10 @@ def main() -> int:
         rows = [run(app.url, c, args.requests, questions) for c in args.clients]
     finally:
         app.stop()
-    lines = ["| clients | requests | seconds | throughput (req/s) | p50 (ms) | p95 (ms) | errors |", "|---" * 7 + "|"]
-    lines += [f"| {r['clients']} | {r['requests']} | {r['seconds']} | {r['throughput']} | {r['p50']} | {r['p95']} | {r['errors']} |"
-              for r in rows]
-    (HERE / "http_results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_table(HERE / "http_results.md", {
+        "clients": "clients", "requests": "requests", "seconds": "seconds", "throughput (req/s)": "throughput",
+        "p50 (ms)": "p50", "p95 (ms)": "p95", "errors": "errors",
+    }, rows)
     return 0
 
 

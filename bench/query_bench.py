@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.table import write_table
 from eval.cases import load_cases
 from eval.metrics import percentile
 from rag.indexing import ingest
@@ -96,12 +97,10 @@ def main() -> int:
         settings = build_synthetic(seed_settings, size)
         print(f"synthetic {size}: ready in {time.perf_counter() - t:.0f}s", flush=True)
         rows.append(measure(settings, questions, f"synthetic {size}"))
-    header = "| corpus | chunks | load (s) | retrieve p50 (ms) | retrieve p95 (ms) | ask p50 (ms) | ask p95 (ms) | peak RSS (MB) |"
-    lines = [header, "|---" * 8 + "|"] + [
-        f"| {r['corpus']} | {r['chunks']} | {r['load_s']} | {r['retrieve_p50']} | {r['retrieve_p95']} | {r['ask_p50']} | {r['ask_p95']} | {r['peak_rss_mb']} |"
-        for r in rows]
-    (HERE / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_table(HERE / "results.md", {
+        "corpus": "corpus", "chunks": "chunks", "load (s)": "load_s", "retrieve p50 (ms)": "retrieve_p50",
+        "retrieve p95 (ms)": "retrieve_p95", "ask p50 (ms)": "ask_p50", "ask p95 (ms)": "ask_p95", "peak RSS (MB)": "peak_rss_mb",
+    }, rows)
     return 0
 
 

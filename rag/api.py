@@ -194,8 +194,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     @app.get("/api/agent/queue", tags=["agent"])
     def queue(name: str = Depends(agent)) -> dict:
         desk.heartbeat(name)
-        tickets = [dict(t) for t in desk.storage.tickets()[:50]]
-        return {"agent": name, "queue": desk.queue(name), "tickets": tickets, "agents_online": desk.agents_online(),
+        return {"agent": name, "queue": desk.queue(name), "tickets": desk.tickets(), "agents_online": desk.agents_online(),
                 "reasons": {k: v["en"] for k, v in REASONS.items()}}
 
     @app.get("/api/agent/conversations/{cid}", tags=["agent"], responses=ERRORS)

@@ -52,13 +52,13 @@ def cards_html(answer: dict) -> str:
     for n, c in seen.items():
         passage, pos, body = c["passage"], 0, []
         for a, b in sorted(spans[n]):
-            body.append(_esc(passage[pos:a]) + f"<mark>{_esc(passage[a:b])}</mark>")
+            body.append(text_html(passage[pos:a]) + f"<mark>{text_html(passage[a:b])}</mark>")
             pos = max(pos, b)
-        body.append(_esc(passage[pos:]))
-        meta = " · ".join(_esc(x) for x in (c["source"], c.get("date") or "") if x)
+        body.append(text_html(passage[pos:]))
+        meta = " · ".join(text_html(x) for x in (c["source"], c.get("date") or "") if x)
         cards.append(
-            f"<details class='relais-card'><summary><b>[{n}] {_esc(c['title'])}</b> <small>{meta}</small>"
-            f"<br><q>{_esc(c['sentence'])}</q></summary><p>{''.join(body)}</p></details>"
+            f"<details class='relais-card'><summary><b>[{n}] {text_html(c['title'])}</b> <small>{meta}</small>"
+            f"<br><q>{text_html(c['sentence'])}</q></summary><p>{''.join(body)}</p></details>"
         )
     return "".join(cards)
 
@@ -68,14 +68,14 @@ def rows(messages: list[Message], lang: str) -> tuple[list[dict], list[int]]:
     out, ids = [], []
     for m in messages:
         if m.role == "user":
-            content, role = _esc(m.text), "user"
+            content, role = text_html(m.text), "user"
         elif m.role == "bot":
             cards = cards_html(m.answer or {})
-            content, role = _esc(m.text) + (f"\n\n{cards}" if cards else ""), "assistant"
+            content, role = text_html(m.text) + (f"\n\n{cards}" if cards else ""), "assistant"
         elif m.role == "agent":
-            content, role = f"**👤 {_esc(m.author or '')}** ({LABELS[lang]['agent']}) : {_esc(m.text)}", "assistant"
+            content, role = f"**👤 {text_html(m.author or '')}** ({LABELS[lang]['agent']}) : {text_html(m.text)}", "assistant"
         else:
-            content, role = f"ℹ️ *{_esc(m.text)}*", "assistant"
+            content, role = f"ℹ️ *{text_html(m.text)}*", "assistant"
         out.append({"role": role, "content": content})
         ids.append(m.id)
     return out, ids
@@ -91,9 +91,10 @@ def status_line(status: Status | None, lang: str) -> str:
         line = labels["waiting"].format(reason=reason, position=status.position or 1, wait=wait)
         return line + (labels["no_agent"] if status.agents_online == 0 else "")
     if status.state == "human":
-        return labels["human_state"].format(agent=_esc(status.agent or ""))
+        return labels["human_state"].format(agent=text_html(status.agent or ""))
     return labels["offer"].format(reason=reason) if status.offer else labels["bot_state"]
 
 
-def _esc(text: str) -> str:
+def text_html(text: str) -> str:
+    """Any user, agent or document text, ready to show: escaped, line breaks kept."""
     return html.escape(text or "", quote=False).replace("\n", "<br>")

@@ -18,6 +18,7 @@ from .errors import ConflictError, InputError, NotFoundError
 from .messages import CANCELLED, JOINED, LEFT, REASONS, TICKET, WAITING
 from .schema import Answer
 from .storage import Conversation, Message, Storage
+from .text import valid_utf8
 
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
 ONLINE_WINDOW = 30.0  # seconds: an agent whose console has not been seen for this long counts as offline
@@ -167,8 +168,14 @@ class Desk:
                       position, wait, self.agents_online())
 
     def typical_wait(self) -> float:
-        waits = [h["claimed"] - h["requested"] for h in self.storage.handoffs(time.time() - 7 * 86400) if h["claimed"]]
-        return statistics.median(waits[-50:]) if waits else DEFAULT_WAIT
+        waits = self.storage.recent_waits()
+        return statistics.median(waits) if waits else DEFAULT_WAIT
+
+    def waiting(self) -> int:
+        return self.storage.count("SELECT COUNT(*) FROM conversations WHERE state = 'waiting'")
+
+    def tickets(self, limit: int = 50) -> list[dict]:
+        return [dict(t) for t in self.storage.tickets(limit)]
 
     def agents_online(self) -> int:
         now = time.time()
@@ -180,15 +187,9 @@ class Desk:
 
     def queue(self, agent: str) -> list[dict]:
         """Waiting conversations (oldest request first), then the ones this agent holds."""
-        rows = []
-        for conv in self.storage.conversations(("waiting", "human")):
-            if conv.state == "human" and conv.agent != agent:
-                continue
-            handoff = self.storage.open_handoff(conv.id)
-            last = next((m.text for m in reversed(self.storage.messages(conv.id)) if m.role == "user"), "")
-            rows.append({"id": conv.id, "state": conv.state, "agent": conv.agent, "lang": conv.lang,
-                         "reason": handoff["reason"] if handoff else None,
-                         "requested": handoff["requested"] if handoff else conv.updated, "last_user_message": last[:200]})
+        rows = self.storage.queue(agent)
+        for r in rows:
+            r["last_user_message"] = (r["last_user_message"] or "")[:200]
         return sorted(rows, key=lambda r: (r["state"] != "waiting", r["requested"]))
 
     def packet(self, cid: str) -> dict:
@@ -267,7 +268,7 @@ class Desk:
             "containment": round(1 - escalated / conversations, 3) if conversations else None,
             "handoffs": len(handoffs),
             "handoffs_by_reason": by_reason,
-            "waiting_now": count("SELECT COUNT(*) FROM conversations WHERE state = 'waiting'"),
+            "waiting_now": self.waiting(),
             "median_wait_s": round(statistics.median(waits), 1) if waits else None,
             "median_first_human_reply_s": round(statistics.median(firsts), 1) if firsts else None,
             "feedback_up": votes["up"],
@@ -290,11 +291,6 @@ def answer_dict(answer: Answer) -> dict:
 
 def _lang(language: str) -> str:
     return "en" if language != "fr" else "fr"
-
-
-def valid_utf8(text: str) -> str:
-    """Lone surrogates (possible in JSON) cannot be stored or embedded: replace them."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _check(text: str, what: str, limit: int = MAX_MESSAGE) -> str:

@@ -17,7 +17,7 @@ from .retrieval import MODES, Retriever
 from .schema import Answer, Hit
 from .settings import Settings
 from .store import Store
-from .text import language
+from .text import language, valid_utf8
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TAG = re.compile(r"<[^>]{0,200}>")
@@ -76,7 +76,7 @@ class Pipeline:
 
     # --- answers -------------------------------------------------------------------------------------
     def _clean(self, question: str) -> tuple[str, str | None]:
-        text = _CONTROL.sub(" ", (question or "").encode("utf-8", "replace").decode("utf-8")).strip()
+        text = _CONTROL.sub(" ", valid_utf8(question or "")).strip()
         limit = self.settings.max_question_chars
         if len(text) > limit:
             return text[:limit], TRUNCATED["fr" if language(text[:limit]) == "fr" else "en"].format(n=limit)

@@ -37,7 +37,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._texts: dict[str, tuple[str, dict]] = {}
         self._sentences: dict[str, tuple[list[int], list[int], list[str]]] = {}
-        self._chunk_spans: dict[str, list[tuple[int, int, str]]] = {}
+        self._chunk_spans: dict[str, tuple[list[int], list[tuple[int, int, str]]]] = {}
 
     def sparse(self) -> SparseIndex:
         now = time.monotonic()
@@ -98,16 +98,19 @@ class Retriever:
 
     def _chunks_of(self, sentences: list[tuple[dict, float]]) -> list[str]:
         """Chunks ranked by their best-matching sentence (a sentence in two overlapping chunks ranks both)."""
-        ranked: list[str] = []
+        ranked: dict[str, None] = {}  # ordered set
         for meta, _sim in sentences:
-            for start, end, chunk_id in self._chunk_spans.get(meta["path"], ()):
-                if start <= meta["start"] and meta["end"] <= end and chunk_id not in ranked:
-                    ranked.append(chunk_id)
-        return ranked
+            starts, spans = self._chunk_spans.get(meta["path"], ([], []))
+            i = bisect.bisect_right(starts, meta["start"])
+            for start, end, chunk_id in spans[max(0, i - 3) : i]:  # chunks overlap by a sentence or so
+                if start <= meta["start"] and meta["end"] <= end:
+                    ranked.setdefault(chunk_id)
+        return list(ranked)
 
 
-def _spans_by_path(texts: dict[str, tuple[str, dict]]) -> dict[str, list[tuple[int, int, str]]]:
-    spans: dict[str, list[tuple[int, int, str]]] = {}
+def _spans_by_path(texts: dict[str, tuple[str, dict]]) -> dict[str, tuple[list[int], list[tuple[int, int, str]]]]:
+    """Per document: chunk starts (sorted, for bisecting) and the (start, end, id) of each chunk."""
+    by_path: dict[str, list[tuple[int, int, str]]] = {}
     for id_, (_text, meta) in texts.items():
-        spans.setdefault(meta["path"], []).append((meta["start"], meta["end"], id_))
-    return spans
+        by_path.setdefault(meta["path"], []).append((meta["start"], meta["end"], id_))
+    return {path: ([a for a, _, _ in spans], spans) for path, spans in ((p, sorted(s)) for p, s in by_path.items())}

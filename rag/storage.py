@@ -125,12 +125,6 @@ class Storage:
             with self.tx() as conn:
                 conn.execute(sql, args)
 
-    def conversations(self, states: tuple[str, ...]) -> list[Conversation]:
-        marks = ",".join("?" * len(states))
-        with self.tx() as db:
-            rows = db.execute(f"SELECT * FROM conversations WHERE state IN ({marks}) ORDER BY updated", states).fetchall()
-        return [Conversation(**dict(r)) for r in rows]
-
     # --- messages ------------------------------------------------------------------------------------
     def add_message(self, cid: str, role: str, text: str, author: str | None = None, answer: dict | None = None, db=None) -> int:
         args = (cid, time.time(), role, author, text, json.dumps(answer, ensure_ascii=False) if answer else None)
@@ -160,6 +154,28 @@ class Storage:
                 (cid,),
             ).fetchone()
 
+    def recent_waits(self, limit: int = 50) -> list[float]:
+        """Seconds between request and claim, for the last claimed handoffs."""
+        with self.tx() as db:
+            rows = db.execute(
+                "SELECT claimed - requested FROM handoffs WHERE claimed IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def queue(self, agent: str) -> list[dict]:
+        """Waiting conversations and the ones this agent holds, with the open handoff and the last user message."""
+        with self.tx() as db:
+            rows = db.execute(
+                """SELECT c.id, c.state, c.agent, c.lang, h.reason, COALESCE(h.requested, c.updated) AS requested,
+                          (SELECT m.text FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user'
+                           ORDER BY m.id DESC LIMIT 1) AS last_user_message
+                   FROM conversations c
+                   LEFT JOIN handoffs h ON h.conversation_id = c.id AND h.outcome IN ('waiting', 'claimed')
+                   WHERE c.state = 'waiting' OR (c.state = 'human' AND c.agent = ?)""",
+                (agent,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def handoffs(self, since: float = 0.0) -> list[sqlite3.Row]:
         with self.tx() as db:
             return db.execute("SELECT * FROM handoffs WHERE requested >= ? ORDER BY id", (since,)).fetchall()
@@ -172,9 +188,9 @@ class Storage:
                 (cid, time.time(), contact, message),
             ).lastrowid
 
-    def tickets(self) -> list[sqlite3.Row]:
+    def tickets(self, limit: int = 50) -> list[sqlite3.Row]:
         with self.tx() as db:
-            return db.execute("SELECT * FROM tickets ORDER BY id DESC").fetchall()
+            return db.execute("SELECT * FROM tickets ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
     def set_feedback(self, cid: str, message_id: int, value: int) -> None:
         with self.tx() as db:

@@ -41,6 +41,11 @@ def _append_stripped(spans: list[tuple[int, int]], text: str, a: int, b: int) ->
         spans.append((a, b))
 
 
+def valid_utf8(text: str) -> str:
+    """Lone surrogates (possible in JSON) cannot be stored, embedded or encoded: replace them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def normalize(text: str) -> str:
     """Lower case, apostrophes unified, runs of white space (NBSP included) collapsed: for comparisons."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
