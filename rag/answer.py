@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass
@@ -10,11 +11,12 @@ import numpy as np
 
 from .messages import ABSTAIN, LEAD_IN
 from .schema import Answer, Citation, Hit
-from .text import normalize, stems
+from .text import STOPWORDS, normalize, stems, tokens
 
 MAX_SENTENCES = 3
 PASSAGES_READ = 5
 CONTEXT_WEIGHT = 0.75
+FOLLOW_SENTENCES = 8  # how far past a general statement its specific instance is looked for
 
 _NUMBER_Q = re.compile(
     r"\b(?:combien|quel(?:le)?s? (?:est le |était le |a été le )?(?:nombre|taux|pourcentage|part|proportion|montant|"
@@ -40,6 +42,13 @@ _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b(?:janvier|février|mars|avril|mai
 _PERSON = re.compile(r"(?:\b(?:M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|PDG|CEO|cofondateur|fondateur|patron) )([A-Z][a-zà-ÿ]+)"
                      r"|\b([A-Z][a-zà-ÿ]+ [A-Z][a-zà-ÿ]{2,})\b")
 _NAME = re.compile(r"(?<=[a-zà-ÿ,] )[A-Z][a-zà-ÿ]+(?: [A-Z][a-zà-ÿ]+)?")
+
+
+# "remplacer par des outils d'IA" … "remplacés par O1, Lovable et Cursor": a verb and the preposition of its
+# instrument or agent. A question asking which ones, and a later sentence naming them, share that slot.
+_SLOT_PREPS = frozenset(["par", "avec", "via", "chez", "by", "with", "through", "using"])
+_LEADING_PREP = re.compile(r"^(par|avec|via|chez|by|with|through) (?:quel(?:le)?s?|qui|quoi|which|what|whom)\b")
+_SLOT = re.compile(r"([^\W\d_]+)\s+(par|avec|via|chez|by|with|through|using)\s+", re.IGNORECASE)
 
 
 @dataclass
@@ -85,18 +94,38 @@ def _has_type(text: str, kind: str | None, question: str = "") -> bool:
     return any(name.split()[0].lower() not in asked for name in _NAME.findall(text))  # a name the question did not give
 
 
+def slots(text: str) -> set[tuple[str, str]]:
+    """(stem, preposition) pairs of a text: each content word directly followed by an instrument or agent preposition."""
+    words = tokens(text)
+    return {(st, prep) for w, prep in itertools.pairwise(words) if prep in _SLOT_PREPS and w not in STOPWORDS for st in stems(w)}
+
+
+def question_slots(question: str) -> set[tuple[str, str]]:
+    """"Par quels outils X a-t-il remplacé Y ?" asks what fills "remplacé par": every content word with that preposition."""
+    lead = _LEADING_PREP.match(normalize(question))
+    return {(st, lead.group(1)) for st in stems(question)} if lead else set()
+
+
+def fills_slot(text: str, wanted: set[tuple[str, str]], kind: str | None, question: str) -> bool:
+    """The text has one of the slots with the asked kind of content right after it ("remplacés par O1, Lovable et Cursor")."""
+    for m in _SLOT.finditer(text):
+        if any((st, m.group(2).lower()) in wanted for st in stems(m.group(1))) and _has_type(text[m.start(2) : m.end() + 60], kind, question):
+            return True
+    return False
+
+
 class ExtractiveAnswerer:
     """Scores each sentence of the top passages by meaning (embeddings) and by the question's rare words."""
 
     name = "extractive"
 
-    def __init__(self, sentences_within, idf) -> None:
-        self.sentences_within = sentences_within  # (path, start, end) spans -> stored sentence rows with vectors
+    def __init__(self, retriever, idf) -> None:
+        self.retriever = retriever  # sentences_within, sentences_after, passage_of
         self.idf = idf  # stem -> weight; rare words count more
 
     def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit]) -> list[_Sentence]:
         top = hits[:PASSAGES_READ]
-        rows = self.sentences_within([(h.path, h.start, h.end) for h in top])
+        rows = self.retriever.sentences_within([(h.path, h.start, h.end) for h in top])
         if not rows:
             return []
         kind = expected_type(question)
@@ -132,6 +161,15 @@ class ExtractiveAnswerer:
         if not ranked:
             return abstention(language)
         best = ranked[0]
+        kind = expected_type(question)
+        instance = self._instance(best, question, kind) if not best.typed and kind else None
+        if instance:
+            # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
+            # document names them. Quote the naming sentence (with the one before it, its antecedent, when the
+            # same passage holds both); the evidence is the general statement's, now with the asked content.
+            confidence = confidence_of(dataclasses.replace(best, typed=True), language)
+            if confidence >= min_confidence:
+                return compose(instance, language, confidence)
         confidence = confidence_of(best, language)
         if confidence < min_confidence:
             return abstention(language, confidence)
@@ -143,6 +181,29 @@ class ExtractiveAnswerer:
             if s.typed and s.hit.id == best.hit.id and not _redundant(s, chosen):
                 chosen.append(s)
         return compose(chosen, language, confidence)
+
+
+    def _instance(self, best: _Sentence, question: str, kind: str) -> list[_Sentence] | None:
+        """The sentences after `best` in its document that fill its slot (or the question's) with the asked kind."""
+        wanted = slots(best.text) | question_slots(question)
+        if not wanted:
+            return None
+        rows = self.retriever.sentences_after(best.hit.path, best.end, FOLLOW_SENTENCES)
+        for before, row in itertools.pairwise([None, *rows]):
+            if not fills_slot(row["text"], wanted, kind, question):
+                continue
+            meta = row["metadata"]
+            first = before["metadata"]["start"] if before else meta["start"]
+            hit = self.retriever.passage_of(meta["path"], first, meta["end"]) if before else None
+            picked = [before, row] if hit else [row]
+            hit = hit or self.retriever.passage_of(meta["path"], meta["start"], meta["end"])
+            if hit is None:
+                return None
+            return [
+                _Sentence(r["text"], r["metadata"]["start"], r["metadata"]["end"], hit, best.rank, best.sim, best.coverage, True, best.score)
+                for r in picked
+            ]
+        return None
 
 
 def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], str]:

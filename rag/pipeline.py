@@ -31,7 +31,7 @@ class Pipeline:
         self.embeddings = embeddings or make_embeddings(settings.embeddings)
         self.store = store or Store(settings, self.embeddings)
         self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
-        self.extractive = ExtractiveAnswerer(self.retriever.sentences_within, self._idf)
+        self.extractive = ExtractiveAnswerer(self.retriever, self._idf)
         self._llm = llm
         self._llm_loaded = llm is not None
 

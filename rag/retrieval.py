@@ -71,14 +71,7 @@ class Retriever:
                 break
             if id_ not in self._texts:  # written after our last refresh: seen next time
                 continue
-            text, meta = self._texts[id_]
-            hits.append(
-                Hit(
-                    id=id_, text=text, source=meta["source"], title=meta["title"], date=meta.get("date") or None,
-                    score=score, start=meta["start"], end=meta["end"], path=meta["path"],
-                    chunk_index=meta.get("chunk_index", 0), dense=dense_sim.get(id_), bm25=bm25.get(id_),
-                )
-            )
+            hits.append(self._hit(id_, score, dense_sim.get(id_), bm25.get(id_)))
         return hits
 
     def sentences_within(self, spans: list[tuple[str, int, int]]) -> list[dict]:
@@ -95,6 +88,32 @@ class Retriever:
                     ids.append(sentence_ids[i])
                 i += 1
         return self.store.sentences_by_id(ids)
+
+    def sentences_after(self, path: str, end: int, limit: int) -> list[dict]:
+        """The next `limit` stored sentences of a document, from character `end` on."""
+        self.sparse()
+        starts, _ends, sentence_ids = self._sentences.get(path, ([], [], []))
+        i = bisect.bisect_left(starts, end)
+        return self.store.sentences_by_id(sentence_ids[i : i + limit])
+
+    def passage_of(self, path: str, start: int, end: int) -> Hit | None:
+        """The first chunk of a document that holds the span whole, as a Hit (score 0: it was not retrieved)."""
+        self.sparse()
+        starts, spans = self._chunk_spans.get(path, ([], []))
+        for a, b, chunk_id in spans[max(0, bisect.bisect_right(starts, start) - 3) :]:
+            if a > start:
+                break
+            if a <= start and end <= b and chunk_id in self._texts:
+                return self._hit(chunk_id, 0.0)
+        return None
+
+    def _hit(self, id_: str, score: float, dense: float | None = None, bm25: float | None = None) -> Hit:
+        text, meta = self._texts[id_]
+        return Hit(
+            id=id_, text=text, source=meta["source"], title=meta["title"], date=meta.get("date") or None,
+            score=score, start=meta["start"], end=meta["end"], path=meta["path"],
+            chunk_index=meta.get("chunk_index", 0), dense=dense, bm25=bm25,
+        )
 
     def _chunks_of(self, sentences: list[tuple[dict, float]]) -> list[str]:
         """Chunks ranked by their best-matching sentence (a sentence in two overlapping chunks ranks both)."""

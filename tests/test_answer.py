@@ -76,3 +76,12 @@ def test_every_citation_points_at_its_passage(e5_pipeline):
     for c in a.citations:
         assert normalize(c.sentence) in normalize(c.passage)
         assert f"[{c.n}]" in a.text
+
+
+def test_which_tools_finds_the_sentence_that_names_them(e5_pipeline):
+    # The best-matching sentence says "remplacer par des outils d'IA"; the document names them 950 characters on.
+    for question in ("Par quels outils Wes Winder a-t-il remplacé son équipe ?", "Which tools did Wes Winder use to replace his developers?"):
+        a = e5_pipeline.ask(question)
+        assert not a.abstained and "O1, Lovable et Cursor" in a.text
+        assert all(c.passage[c.span[0] : c.span[1]] == c.sentence for c in a.citations)
+        assert any("Cursor" in c.sentence for c in a.citations)

@@ -1,0 +1,39 @@
+"""Answer types and slots: which sentence can answer "par quels outils …", without any model."""
+
+import pytest
+
+from rag.answer import expected_type, fills_slot, question_slots, slots
+
+GENERAL = "Wes Winder a décidé de licencier son équipe et de la remplacer par des outils d'IA."
+SPECIFIC = "Je les ai remplacés par O1, Lovable et Cursor."
+QUESTION = "Par quels outils Wes Winder a-t-il remplacé son équipe ?"
+
+
+def test_a_verb_and_its_instrument_preposition_make_a_slot():
+    assert ("remplac", "par") in slots(GENERAL)
+    assert not any(prep == "par" for _stem, prep in slots("Il a été licencié en 2022."))
+
+
+def test_a_question_led_by_a_preposition_asks_for_that_slot():
+    assert ("remplac", "par") in question_slots(QUESTION)
+    assert question_slots("Quels outils Wes Winder utilise-t-il ?") == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "fills"),
+    [
+        (SPECIFIC, True),  # names right after the slot
+        (GENERAL, False),  # the slot, but "des outils" names nothing
+        ("Winder s'est ensuite rendu sur LinkedIn pour annoncer qu'il recrutait.", False),  # a name, not in the slot
+        ("Ils ont été remplacés par des stagiaires.", False),
+    ],
+)
+def test_a_sentence_fills_the_slot_only_with_the_asked_kind(text, fills):
+    assert expected_type(QUESTION) == "name"
+    assert fills_slot(text, slots(GENERAL), "name", QUESTION) is fills
+
+
+def test_a_number_slot_needs_a_figure():
+    wanted = slots("Ses agents ont été remplacés par un assistant.")
+    assert fills_slot("L'assistant a été remplacé par 700 agents.", wanted, "number", "Combien …") is True
+    assert fills_slot("L'assistant a été remplacé par des agents.", wanted, "number", "Combien …") is False
