@@ -14,3 +14,8 @@ def test_readme_table_lists_no_unknown_setting():
     known = {var for var, _, _ in settings_help()}
     listed = {line.split("`")[1] for line in README.splitlines() if line.startswith("| `RAG_")}
     assert listed == known
+
+
+def test_readme_table_gives_each_setting_its_default_and_help():
+    stale = [var for var, default, help_ in settings_help() if f"| `{var}` | `{default}` | {help_} |" not in README]
+    assert not stale, f"the README row of these settings differs from rag/settings.py: {stale}"
