@@ -48,6 +48,10 @@ _NAME = re.compile(r"(?<=[a-zà-ÿ,] )[A-Z][a-zà-ÿ]+(?: [A-Z][a-zà-ÿ]+)?")
 # instrument or agent. A question asking which ones, and a later sentence naming them, share that slot.
 _SLOT_PREPS = frozenset(["par", "avec", "via", "chez", "by", "with", "through", "using"])
 _LEADING_PREP = re.compile(r"^(par|avec|via|chez|by|with|through) (?:quel(?:le)?s?|qui|quoi|which|what|whom)\b")
+_ANAPHOR = re.compile(  # a sentence that opens by pointing back: it needs the one before to be understood
+    r"^[«\"“ ]*(?:Il|Elle|Ils|Elles|Ce|Cet|Cette|Ces|Cela|Ça|Celui-ci|Celle-ci|Ceux-ci|Les deux|"
+    r"He|She|It|They|This|That|These|Those|The two)\b"
+)
 _SLOT = re.compile(r"([^\W\d_]+)\s+(par|avec|via|chez|by|with|through|using)\s+", re.IGNORECASE)
 
 
@@ -62,6 +66,7 @@ class _Sentence:
     coverage: float
     typed: bool  # has the kind of content the question asks for (a figure, a date, a name)
     score: float = 0.0
+    before: dict | None = None  # the stored sentence just before, when it was fetched too
 
 
 def expected_type(question: str) -> str | None:
@@ -146,10 +151,11 @@ class ExtractiveAnswerer:
             coverage = sum(w for t, w in weights.items() if t in own) / total
             # An answer often names its subject in the sentence before ("Je les ai remplacés par …"):
             # the previous sentence of the same passage lends its words, discounted.
-            before = set(stems(previous.get((meta["path"], meta["start"]), "")))
+            prev = previous.get(key)
+            before = set(stems(prev["text"])) if prev else set()
             coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
             typed = _has_type(row["text"], kind, question)
-            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed)
+            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed, before=prev)
             s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.1)
             s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
             s.score -= 0.3 if s.text.rstrip().endswith("?") else 0.0  # a question in a document (an FAQ's) is not its answer
@@ -180,6 +186,9 @@ class ExtractiveAnswerer:
             # a second passage would be a second claim to check: extra sentences come from the best one's passage
             if s.typed and s.hit.id == best.hit.id and not _redundant(s, chosen):
                 chosen.append(s)
+        antecedent = _antecedent(best)
+        if antecedent and not _redundant(antecedent, chosen):
+            chosen = [antecedent, *chosen][:MAX_SENTENCES]
         return compose(chosen, language, confidence)
 
 
@@ -206,13 +215,21 @@ class ExtractiveAnswerer:
         return None
 
 
-def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], str]:
-    """(path, start) of each sentence -> the text of the sentence just before it, when that one was fetched too."""
+def _antecedent(s: _Sentence) -> _Sentence | None:
+    """The sentence before one that opens with a pronoun ("Les deux sociétés ont collaboré…"), from the same passage."""
+    prev = s.before
+    if not prev or not _ANAPHOR.match(s.text) or prev["metadata"]["start"] < s.hit.start:
+        return None
+    return dataclasses.replace(s, text=prev["text"], start=prev["metadata"]["start"], end=prev["metadata"]["end"], before=None)
+
+
+def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], dict]:
+    """(path, start) of each sentence -> the row of the sentence just before it, when that one was fetched too."""
     ordered = sorted(rows, key=lambda r: (r["metadata"]["path"], r["metadata"]["start"]))
     out = {}
     for a, b in itertools.pairwise(ordered):
         if a["metadata"]["path"] == b["metadata"]["path"] and a["metadata"]["end"] <= b["metadata"]["start"]:
-            out[(b["metadata"]["path"], b["metadata"]["start"])] = a["text"]
+            out[(b["metadata"]["path"], b["metadata"]["start"])] = a
     return out
 
 

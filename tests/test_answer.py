@@ -85,3 +85,11 @@ def test_which_tools_finds_the_sentence_that_names_them(e5_pipeline):
         assert not a.abstained and "O1, Lovable et Cursor" in a.text
         assert all(c.passage[c.span[0] : c.span[1]] == c.sentence for c in a.citations)
         assert any("Cursor" in c.sentence for c in a.citations)
+
+
+def test_a_sentence_opening_with_a_pronoun_comes_with_its_antecedent(e5_pipeline):
+    a = e5_pipeline.ask("Quelle valorisation Klarna vise-t-elle pour son introduction en bourse ?")
+    assert "15 Md$" in a.text
+    first, second = a.citations[:2]  # "L'entreprise vise une IPO sur le NYSE. [1] Elle cherche à lever …"
+    assert second.sentence.startswith("Elle ") and first.doc_span[1] <= second.doc_span[0]
+    assert a.text.index(first.sentence) < a.text.index(second.sentence) and first.n == second.n
