@@ -178,7 +178,7 @@ class ExtractiveAnswerer:
                 return compose(instance, language, confidence)
         confidence = confidence_of(best, language)
         if confidence < min_confidence:
-            return abstention(language, confidence)
+            return abstention(language, confidence, considered=_considered(ranked))
         chosen = [best]
         for s in ranked[1:]:
             if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
@@ -282,18 +282,30 @@ def compose(chosen: list[_Sentence], language: str, confidence: float) -> Answer
     for s in ordered:
         n = numbers.setdefault(s.hit.id, len(numbers) + 1)
         parts.append(f"{s.text} [{n}]" if language == "fr" else f"« {s.text} » [{n}]")
-        citations.append(
-            Citation(
-                n=n, source=s.hit.source, title=s.hit.title, date=s.hit.date, passage=s.hit.text, sentence=s.text,
-                span=(s.start - s.hit.start, s.end - s.hit.start), doc_span=(s.start, s.end), score=round(s.score, 4),
-            )
-        )
+        citations.append(_cite(s, n))
     lead = LEAD_IN.get(language, "")
     return Answer(text=(lead + " ".join(parts)).strip(), citations=tuple(citations), confidence=confidence, language=language)
 
 
-def abstention(language: str, confidence: float = 0.0) -> Answer:
+def _cite(s: _Sentence, n: int) -> Citation:
+    return Citation(
+        n=n, source=s.hit.source, title=s.hit.title, date=s.hit.date, passage=s.hit.text, sentence=s.text,
+        span=(s.start - s.hit.start, s.end - s.hit.start), doc_span=(s.start, s.end), score=round(s.score, 4),
+    )
+
+
+def _considered(ranked: list[_Sentence], limit: int = 3) -> tuple[Citation, ...]:
+    """The best sentence of each of the first `limit` passages: what a person taking over should read first."""
+    best_per_passage: dict[str, _Sentence] = {}
+    for s in ranked:
+        if len(best_per_passage) == limit:
+            break
+        best_per_passage.setdefault(s.hit.id, s)
+    return tuple(_cite(s, n) for n, s in enumerate(best_per_passage.values(), start=1))
+
+
+def abstention(language: str, confidence: float = 0.0, considered: tuple[Citation, ...] = ()) -> Answer:
     return Answer(
         text=ABSTAIN["fr" if language == "fr" else "en"], confidence=confidence, abstained=True,
-        handoff="low_confidence", language=language,
+        handoff="low_confidence", language=language, considered=considered,
     )

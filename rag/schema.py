@@ -49,3 +49,6 @@ class Answer:
     notice: str | None = None  # e.g. the question was truncated
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     answerer: str = "extractive"
+    # When it abstained: the passages it read but did not trust enough to quote. Never shown to the user as an
+    # answer; the person who takes over sees them ("what the bot saw").
+    considered: tuple[Citation, ...] = ()

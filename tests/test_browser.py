@@ -126,6 +126,27 @@ def test_chat_handoff_agent_and_back(site, browser):
     assert agent.request.get(f"{app.url}/api/metrics").json()["conversations"] >= 1
 
 
+def test_agent_sees_the_passages_behind_an_abstention(site, browser):
+    app, _ = site
+    user = browser.new_context(locale="fr-FR").new_page()
+    user.goto(app.url)
+    box = user.locator("#relais-box textarea")
+    box.fill("Quelle est la capitale de l'Australie ?")
+    box.press("Enter")
+    user.locator("#relais-chat", has_text="Je n'ai pas trouvé").wait_for()
+    assert user.locator("#relais-chat details.relais-card").count() == 0  # nothing unsure is shown to the user
+    user.click("#relais-human")
+    user.locator("#relais-status", has_text="En attente").wait_for()
+
+    agent = browser.new_context(locale="en-US").new_page()
+    sign_in(agent, app.url)
+    agent.locator("#queue li", has_text="capitale de l'Australie").first.click()
+    agent.locator(".evidence", has_text="Closest passages").wait_for()
+    passage = agent.locator(".evidence details").first
+    passage.locator("summary").click()
+    assert passage.locator("mark").first.inner_text().strip()  # the sentence the bot weighed, highlighted
+
+
 def test_scripts_in_questions_and_documents_never_run(site, browser):
     app, _ = site
     page = browser.new_context(locale="fr-FR").new_page()

@@ -62,6 +62,9 @@ def test_offers_sensitive_repeated_abstention_and_thumbs_down(desk):
     assert desk.status(cid).offer is None
     assert desk.ask(cid, "Quel temps fera-t-il demain à Lyon ?").answer.abstained
     assert desk.status(cid).offer == "repeated_abstention"
+    seen = desk.packet(cid)["bot_answers"][-1]  # the person taking over sees what the bot read, the user did not
+    assert seen["answer"]["abstained"] and not seen["answer"]["citations"] and "[1]" not in seen["text"]
+    assert seen["answer"]["considered"] and all(c["sentence"] in c["passage"] for c in seen["answer"]["considered"])
     assert desk.request_human(cid).reason == "repeated_abstention"  # the button takes the offered reason
 
     cid = desk.start()

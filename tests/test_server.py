@@ -81,6 +81,17 @@ def test_handoff_agent_reply_and_back_to_bot(app):
     assert alice.get("/api/metrics").json()["handoffs"] >= 1
 
 
+def test_passages_behind_an_abstention_go_to_the_agent_not_the_user(app):
+    data = chat(app, "Quelle est la capitale de l'Australie ?")
+    assert data["answer"]["abstained"] and "considered" not in data["answer"]
+    cid = data["conversation_id"]
+    seen = httpx.get(f"{app.url}/api/conversations/{cid}/messages", params={"after": 0}).json()["messages"]
+    assert all("considered" not in m["answer"] for m in seen if m["answer"])
+    httpx.post(f"{app.url}/api/conversations/{cid}/handoff", json={}).raise_for_status()
+    weighed = agent(app, "alice").get(f"/api/agent/conversations/{cid}").json()["bot_answers"][-1]["answer"]["considered"]
+    assert weighed and all(c["passage"][c["span"][0] : c["span"][1]] == c["sentence"] for c in weighed)
+
+
 def test_two_agents_claiming_at_once_one_wins(app):
     cid = chat(app, "je veux parler à un humain")["conversation_id"]
     clients = [agent(app, "alice"), agent(app, "bob")]

@@ -86,11 +86,16 @@
   function evidence(m) {
     const a = m.answer;
     const head = el("p", {}, el("b", {}, `confidence ${a.confidence.toFixed(2)}`), a.abstained ? " · abstained" : "", a.handoff ? ` · handoff: ${a.handoff}` : "", " — ", m.text);
-    return el("div", {}, head, ...a.citations.map((c) => {
-      const p = el("p", {}); let pos = 0;
-      p.append(c.passage.slice(pos, c.span[0]), el("mark", {}, c.passage.slice(c.span[0], c.span[1])), c.passage.slice(c.span[1]));
-      return el("details", {}, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
-    }));
+    const considered = a.considered || [];
+    return el("div", {}, head, ...a.citations.map(passage),
+      ...(considered.length ? [el("p", { class: "hint" }, "Closest passages, not trusted enough to answer (the user did not see them):"),
+                               ...considered.map(passage)] : []));
+  }
+
+  function passage(c) {
+    const p = el("p", {});
+    p.append(c.passage.slice(0, c.span[0]), el("mark", {}, c.passage.slice(c.span[0], c.span[1])), c.passage.slice(c.span[1]));
+    return el("details", {}, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
   }
 
   function actions(cid, s, mine, draft) {
