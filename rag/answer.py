@@ -106,7 +106,7 @@ def slots(text: str) -> set[tuple[str, str]]:
 
 
 def question_slots(question: str) -> set[tuple[str, str]]:
-    """"Par quels outils X a-t-il remplacé Y ?" asks what fills "remplacé par": every content word with that preposition."""
+    """A question led by a preposition ("Par quels outils X a-t-il remplacé Y ?") asks what fills "remplacé par"."""
     lead = _LEADING_PREP.match(normalize(question))
     return {(st, lead.group(1)) for st in stems(question)} if lead else set()
 
@@ -190,7 +190,6 @@ class ExtractiveAnswerer:
         if antecedent and not _redundant(antecedent, chosen):
             chosen = [antecedent, *chosen][:MAX_SENTENCES]
         return compose(chosen, language, confidence)
-
 
     def _instance(self, best: _Sentence, question: str, kind: str) -> list[_Sentence] | None:
         """The sentences after `best` in its document that fill its slot (or the question's) with the asked kind."""
