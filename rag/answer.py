@@ -128,12 +128,12 @@ class ExtractiveAnswerer:
         self.retriever = retriever  # sentences_within, sentences_after, passage_of
         self.idf = idf  # stem -> weight; rare words count more
 
-    def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit]) -> list[_Sentence]:
+    def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit], kind: str | None) -> list[_Sentence]:
+        """Sentences of the top passages, best first; `kind` is expected_type(question)."""
         top = hits[:PASSAGES_READ]
         rows = self.retriever.sentences_within([(h.path, h.start, h.end) for h in top])
         if not rows:
             return []
-        kind = expected_type(question)
         weights = _term_weights(question, query, self.idf)
         total = sum(weights.values()) or 1.0
         q = np.asarray(vector, dtype=np.float32)
@@ -163,11 +163,11 @@ class ExtractiveAnswerer:
         return sorted(out, key=lambda s: -s.score)
 
     def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
-        ranked = self.sentences(question, query, vector, hits)
+        kind = expected_type(question)
+        ranked = self.sentences(question, query, vector, hits, kind)
         if not ranked:
             return abstention(language)
         best = ranked[0]
-        kind = expected_type(question)
         instance = self._instance(best, question, kind) if not best.typed and kind else None
         if instance:
             # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the

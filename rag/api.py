@@ -74,11 +74,17 @@ class ApiError(BaseModel):
 ERRORS = {404: {"model": ApiError}, 409: {"model": ApiError}, 422: {"model": ApiError}, 429: {"model": ApiError}}
 
 
+def for_user(answer: dict | None) -> dict | None:
+    """An answer as the user's API gives it: without `considered`, the passages the bot weighed but did not
+    trust (the agent's evidence, never shown to the user as an answer)."""
+    return {k: v for k, v in answer.items() if k != "considered"} if answer else answer
+
+
 def turn_payload(cid: str, turn: Turn) -> dict:
     return {
         "conversation_id": cid,
         "message_id": turn.bot_message_id,
-        "answer": answer_dict(turn.answer, for_user=True) if turn.answer else None,
+        "answer": for_user(answer_dict(turn.answer)) if turn.answer else None,
         "status": turn.status.public(),
     }
 
@@ -146,7 +152,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     @app.get("/api/conversations/{cid}/messages", tags=["public"], responses=ERRORS)
     def messages(cid: str, after: int = Query(0, ge=0, le=MAX_ID)) -> dict:
         """Messages after id `after` (bot answers, the agent's replies, notices) and the handoff status: poll it."""
-        return {"messages": [m.public(for_user=True) for m in desk.messages(cid, after)], "status": desk.status(cid).public()}
+        return {"messages": [dict(m.public(), answer=for_user(m.answer)) for m in desk.messages(cid, after)], "status": desk.status(cid).public()}
 
     @app.post("/api/conversations/{cid}/feedback", tags=["public"], responses=ERRORS)
     def feedback(cid: str, body: FeedbackRequest) -> dict:

@@ -283,12 +283,9 @@ def display_text(answer: Answer) -> str:
     return answer.text + (f"\n\n{answer.notice}" if answer.notice else "")
 
 
-def answer_dict(answer: Answer, for_user: bool = False) -> dict:
-    """As JSON; for the user, without `considered` (shown to the agent who takes over, never as an answer)."""
+def answer_dict(answer: Answer) -> dict:
     data = dataclasses.asdict(answer)
     data.pop("timings", None)
-    if for_user:
-        data.pop("considered", None)
     return data
 
 

@@ -56,11 +56,9 @@ class Message:
     text: str
     answer: dict | None = None
 
-    def public(self, for_user: bool = False) -> dict:
-        """As JSON; for the user, without the passages the bot weighed but did not trust (the agent's evidence)."""
-        answer = {k: v for k, v in self.answer.items() if k != "considered"} if for_user and self.answer else self.answer
+    def public(self) -> dict:
         return {"id": self.id, "created": self.created, "role": self.role, "author": self.author,
-                "text": self.text, "answer": answer}
+                "text": self.text, "answer": self.answer}
 
 
 @dataclass(frozen=True)
