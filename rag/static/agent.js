@@ -87,15 +87,25 @@
     const a = m.answer;
     const head = el("p", {}, el("b", {}, `confidence ${a.confidence.toFixed(2)}`), a.abstained ? " · abstained" : "", a.handoff ? ` · handoff: ${a.handoff}` : "", " — ", m.text);
     const considered = a.considered || [];
-    return el("div", {}, head, ...a.citations.map(passage),
+    return el("div", {}, head, ...passages(a.citations),
       ...(considered.length ? [el("p", { class: "hint" }, "Closest passages, not trusted enough to answer (the user did not see them):"),
-                               ...considered.map(passage)] : []));
+                               ...passages(considered)] : []));
   }
 
-  function passage(c) {
-    const p = el("p", {});
-    p.append(c.passage.slice(0, c.span[0]), el("mark", {}, c.passage.slice(c.span[0], c.span[1])), c.passage.slice(c.span[1]));
-    return el("details", {}, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
+  // One card per passage [n], every sentence the answer took from it highlighted.
+  function passages(citations) {
+    const byN = new Map();
+    for (const c of citations) byN.set(c.n, [...(byN.get(c.n) || []), c]);
+    return [...byN.values()].map((cs) => {
+      const c = cs[0], p = el("p", {});
+      let pos = 0;
+      for (const [a, b] of cs.map((x) => x.span).sort((x, y) => x[0] - y[0])) {
+        p.append(c.passage.slice(pos, a), el("mark", {}, c.passage.slice(a, b)));
+        pos = Math.max(pos, b);
+      }
+      p.append(c.passage.slice(pos));
+      return el("details", {}, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
+    });
   }
 
   function actions(cid, s, mine, draft) {

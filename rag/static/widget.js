@@ -97,11 +97,17 @@
   }
   const fail = (e) => { log.append(el("div", { class: "msg system" }, T.error + e.message)); log.scrollTop = log.scrollHeight; };
 
-  function cards(answer) {
-    const seen = new Map();
-    for (const c of answer.citations || []) if (!seen.has(c.n)) seen.set(c.n, c);
-    return [...seen.values()].map((c) => {
-      const p = el("p", {}, c.passage.slice(0, c.span[0]), el("mark", {}, c.passage.slice(c.span[0], c.span[1])), c.passage.slice(c.span[1]));
+  function cards(answer) {  // one card per passage [n], every sentence the answer took from it highlighted
+    const byN = new Map();
+    for (const c of answer.citations || []) byN.set(c.n, [...(byN.get(c.n) || []), c]);
+    return [...byN.values()].map((cs) => {
+      const c = cs[0], p = el("p", {});
+      let pos = 0;
+      for (const [a, b] of cs.map((x) => x.span).sort((x, y) => x[0] - y[0])) {
+        p.append(c.passage.slice(pos, a), el("mark", {}, c.passage.slice(a, b)));
+        pos = Math.max(pos, b);
+      }
+      p.append(c.passage.slice(pos));
       return el("details", { class: "card" }, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
     });
   }
