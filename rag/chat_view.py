@@ -45,9 +45,11 @@ def cards_html(answer: dict) -> str:
     """Numbered cards of the cited passages (expandable), the supporting sentence highlighted."""
     seen: dict[int, dict] = {}
     spans: dict[int, list] = {}
+    quoted: dict[int, list] = {}  # every sentence the answer took from passage [n], for the card's summary
     for c in answer.get("citations") or []:
         seen.setdefault(c["n"], c)
         spans.setdefault(c["n"], []).append(tuple(c["span"]))
+        quoted.setdefault(c["n"], []).append(c["sentence"])
     cards = []
     for n, c in seen.items():
         passage, pos, body = c["passage"], 0, []
@@ -58,7 +60,7 @@ def cards_html(answer: dict) -> str:
         meta = " · ".join(text_html(x) for x in (c["source"], c.get("date") or "") if x)
         cards.append(
             f"<details class='relais-card'><summary><b>[{n}] {text_html(c['title'])}</b> <small>{meta}</small>"
-            f"<br><q>{text_html(c['sentence'])}</q></summary><p>{''.join(body)}</p></details>"
+            f"<br><q>{text_html(' '.join(quoted[n]))}</q></summary><p>{''.join(body)}</p></details>"
         )
     return "".join(cards)
 
