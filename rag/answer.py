@@ -280,7 +280,9 @@ def compose(chosen: list[_Sentence], language: str, confidence: float) -> Answer
     citations, parts = [], []
     for s in ordered:
         n = numbers.setdefault(s.hit.id, len(numbers) + 1)
-        parts.append(f"{s.text} [{n}]" if language == "fr" else f"« {s.text} » [{n}]")
+        # English replies quote the French text in English quotes, which cannot be confused with the
+        # guillemets the text itself may open ("Le tweet disait : « J'ai viré …").
+        parts.append(f"{s.text} [{n}]" if language == "fr" else f"“{s.text}” [{n}]")
         citations.append(_cite(s, n))
     lead = LEAD_IN.get(language, "")
     return Answer(text=(lead + " ".join(parts)).strip(), citations=tuple(citations), confidence=confidence, language=language)

@@ -37,3 +37,17 @@ def test_a_number_slot_needs_a_figure():
     wanted = slots("Ses agents ont été remplacés par un assistant.")
     assert fills_slot("L'assistant a été remplacé par 700 agents.", wanted, "number", "Combien …") is True
     assert fills_slot("L'assistant a été remplacé par des agents.", wanted, "number", "Combien …") is False
+
+
+def test_an_english_reply_quotes_each_sentence_once_with_its_marker():
+    from rag.answer import _Sentence, compose
+    from rag.schema import Hit
+
+    passage = "Le tweet disait : « J'ai viré mon équipe. Je les ai remplacés par O1 et Cursor."
+    hit = Hit(id="c1", text=passage, source="004.txt", title="t", date=None, score=1.0, start=100, end=100 + len(passage), path="p")
+    first, second = passage.split(". ")
+    chosen = [_Sentence(first + ".", 100, 100 + len(first) + 1, hit, 0, 0.9, 1.0, True), _Sentence(second, 100 + len(first) + 2, hit.end, hit, 0, 0.9, 1.0, True)]
+    english = compose(chosen, "en", 0.9)
+    assert english.text == "The documents (in French) say: “Le tweet disait : « J'ai viré mon équipe.” [1] “Je les ai remplacés par O1 et Cursor.” [1]"
+    assert compose(chosen, "fr", 0.9).text == "Le tweet disait : « J'ai viré mon équipe. [1] Je les ai remplacés par O1 et Cursor. [1]"
+    assert [c.span for c in english.citations] == [(0, len(first) + 1), (len(first) + 2, len(passage))]
