@@ -1,8 +1,9 @@
-"""Answer types and slots: which sentence can answer "par quels outils …", without any model."""
+"""Answer types, slots and composition: which sentence can answer "par quels outils …", and how it is quoted, without any model."""
 
 import pytest
 
-from rag.answer import expected_type, fills_slot, question_slots, slots
+from rag.answer import _Sentence, compose, expected_type, fills_slot, question_slots, slots
+from rag.schema import Hit
 
 GENERAL = "Wes Winder a décidé de licencier son équipe et de la remplacer par des outils d'IA."
 SPECIFIC = "Je les ai remplacés par O1, Lovable et Cursor."
@@ -40,9 +41,6 @@ def test_a_number_slot_needs_a_figure():
 
 
 def test_an_english_reply_quotes_each_sentence_once_with_its_marker():
-    from rag.answer import _Sentence, compose
-    from rag.schema import Hit
-
     passage = "Le tweet disait : « J'ai viré mon équipe. Je les ai remplacés par O1 et Cursor."
     hit = Hit(id="c1", text=passage, source="004.txt", title="t", date=None, score=1.0, start=100, end=100 + len(passage), path="p")
     first, second = passage.split(". ")
