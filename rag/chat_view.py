@@ -43,24 +43,21 @@ LABELS = {
 
 def cards_html(answer: dict) -> str:
     """Numbered cards of the cited passages (expandable), the supporting sentence highlighted."""
-    seen: dict[int, dict] = {}
-    spans: dict[int, list] = {}
-    quoted: dict[int, list] = {}  # every sentence the answer took from passage [n], for the card's summary
+    by_n: dict[int, list[dict]] = {}  # passage [n] -> every citation (sentence) the answer took from it
     for c in answer.get("citations") or []:
-        seen.setdefault(c["n"], c)
-        spans.setdefault(c["n"], []).append(tuple(c["span"]))
-        quoted.setdefault(c["n"], []).append(c["sentence"])
+        by_n.setdefault(c["n"], []).append(c)
     cards = []
-    for n, c in seen.items():
-        passage, pos, body = c["passage"], 0, []
-        for a, b in sorted(spans[n]):
+    for n, cs in by_n.items():
+        c, pos, body = cs[0], 0, []
+        passage = c["passage"]
+        for a, b in sorted(tuple(x["span"]) for x in cs):
             body.append(text_html(passage[pos:a]) + f"<mark>{text_html(passage[a:b])}</mark>")
             pos = max(pos, b)
         body.append(text_html(passage[pos:]))
         meta = " · ".join(text_html(x) for x in (c["source"], c.get("date") or "") if x)
         cards.append(
             f"<details class='relais-card'><summary><b>[{n}] {text_html(c['title'])}</b> <small>{meta}</small>"
-            f"<br><q>{text_html(' '.join(quoted[n]))}</q></summary><p>{''.join(body)}</p></details>"
+            f"<br><q>{text_html(' '.join(x['sentence'] for x in cs))}</q></summary><p>{''.join(body)}</p></details>"
         )
     return "".join(cards)
 
