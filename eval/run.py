@@ -1,6 +1,8 @@
-"""python eval/run.py --cases FILE [--config NAME ...] [--json OUT] [--report DIR] [--gate BASELINE]
+"""python eval/run.py --cases FILE [--cases FILE ...] [--config NAME ...] [--json OUT] [--report DIR] [--gate BASELINE]
+                    [--dev-split JSON] [--before JSON]
 
-Runs every case through each configuration, side by side, on the same index build, and prints the metrics.
+Runs every case file through each configuration, side by side, on the same index build, and prints the metrics.
+The gate compares the first configuration of each case file with the baseline's entry for that file's name.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Config:
 
 
 CONFIGS = [
-    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, extractive answers with abstention"),
+    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, the trained reader picks the quoted sentences or abstains"),
+    Config("rules", {"reader": "rules"}, help="the same retrieval, the earlier hand-set rules scorer (RAG_READER=rules)"),
     Config("dense", {"retrieval": "dense"}, help="e5-small dense only"),
     Config("bm25", {"retrieval": "bm25"}, help="BM25 only (French + English stems)"),
     Config("minilm-hybrid", {"embeddings": "minilm"}, help="all-MiniLM-L6-v2 dense + BM25"),
@@ -77,22 +80,36 @@ def run_config(config: Config, cases, base: Settings, log) -> list[Record]:
     return records
 
 
-def markdown(results: dict, cases_path: str) -> str:
-    names = list(results)
-    lines = [f"# Evaluation: `{cases_path}`", "", "| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for key in KEYS:
-        lines.append(f"| {key} | " + " | ".join(f"{results[n]['metrics'][key]:g}" for n in names) + " |")
-    lines += ["", "Configurations:", ""]
-    lines += [f"- **{c.name}**: {c.help}" for c in CONFIGS if c.name in results]
-    for name in names:
-        fails = results[name]["failures"]
-        lines += ["", f"## Failures: {name} ({len(fails)})", ""]
-        for f in fails:
-            lines += [
-                f"- **{f['id']}** ({f['expect']}; wrong: {', '.join(f['wrong'])}): {f['question']}",
-                f"  - expected: {' | '.join(f['expected']) or '-'}",
-                f"  - answered (confidence {f['confidence']}, handoff {f['handoff']}): {f['answer'][:300]}",
-            ] + [f"  - retrieved: {r}" for r in f["retrieved"]]
+def markdown(results: dict, extra: dict) -> str:
+    """results: case file -> config -> {metrics, failures}; extra: other columns (the 'before' run, the dev split)."""
+    lines = ["# Evaluation", ""]
+    for path, by_config in results.items():
+        names = list(by_config)
+        before = extra.get("before", {}).get(Path(path).stem, {})
+        head = names + [f"before: {n}" for n in before]
+        lines += [f"## `{path}`", "", "| metric | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+        for key in KEYS:
+            values = [by_config[n]["metrics"][key] for n in names] + [before[n].get(key, "") for n in before]
+            lines.append(f"| {key} | " + " | ".join(f"{v:g}" if isinstance(v, float | int) else str(v) for v in values) + " |")
+        lines.append("")
+    if "dev_split" in extra:
+        dev = extra["dev_split"]
+        keys = [k for k in dev["reader"] if k in dev["rules"]]
+        lines += ["## Public dev split (PIAF + SQuAD 2.0 articles held out of training: `eval/dev_split.py`)", "",
+                  "| metric | reader | rules |", "|---|---|---|"]
+        lines += [f"| {k} | {dev['reader'][k]:g} | {dev['rules'][k]:g} |" for k in keys]
+        lines.append("")
+    lines += ["Configurations:", ""] + [f"- **{c.name}**: {c.help}" for c in CONFIGS if any(c.name in r for r in results.values())]
+    for path, by_config in results.items():
+        for name, r in by_config.items():
+            fails = r["failures"]
+            lines += ["", f"## Failures: {name} on `{path}` ({len(fails)})", ""]
+            for f in fails:
+                lines += [
+                    f"- **{f['id']}** ({f['expect']}; wrong: {', '.join(f['wrong'])}): {f['question']}",
+                    f"  - expected: {' | '.join(f['expected']) or '-'}",
+                    f"  - answered (confidence {f['confidence']}, handoff {f['handoff']}): {f['answer'][:300]}",
+                ] + [f"  - retrieved: {r}" for r in f["retrieved"]]
     return "\n".join(lines) + "\n"
 
 
@@ -102,16 +119,18 @@ def chart(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = ["hit_at_1", "hit_at_5", "mrr", "answer_accuracy", "citation_precision", "abstain_accuracy", "handoff_recall"]
-    names = list(results)
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        ax.bar([k + i * width for k in range(len(keys))], [results[name]["metrics"][k] for k in keys], width, label=name)
-    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], keys, rotation=15)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Relais evaluation: configurations side by side (higher is better)")
-    ax.legend(fontsize=8, ncol=3)
+    keys = ["hit_at_5", "answer_accuracy", "citation_precision", "abstain_accuracy", "false_abstain_rate", "handoff_recall"]
+    fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 4.5), squeeze=False)
+    for ax, (cases, by_config) in zip(axes[0], results.items()):
+        names = list(by_config)
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            ax.bar([k + i * width for k in range(len(keys))], [by_config[name]["metrics"][k] for k in keys], width, label=name)
+        ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], keys, rotation=20, fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(Path(cases).name)
+        ax.legend(fontsize=7, ncol=2)
+    fig.suptitle("Relais evaluation: configurations side by side (false_abstain_rate: lower is better)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -119,17 +138,18 @@ def chart(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run evaluation cases through Relais configurations.")
-    parser.add_argument("--cases", type=Path, required=True, help="JSON Lines case file")
+    parser.add_argument("--cases", type=Path, action="append", required=True, help="JSON Lines case file (repeatable)")
     parser.add_argument("--config", action="append", choices=[c.name for c in CONFIGS] + ["llm"],
                         help="configurations to run (repeatable; default: all, plus llm when RAG_LLM is set)")
     parser.add_argument("--json", type=Path, help="write the metrics as JSON here")
     parser.add_argument("--report", type=Path, help="write report.md and chart.png into this folder")
-    parser.add_argument("--gate", type=Path, help="fail (exit 1) when the first config falls below this baseline JSON")
+    parser.add_argument("--gate", type=Path, help="fail (exit 1) when a file's first config falls below the baseline JSON's entry for it")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help=f"gate tolerance (default {TOLERANCE})")
+    parser.add_argument("--dev-split", type=Path, help="eval/dev_split.py's JSON, shown in the report")
+    parser.add_argument("--before", type=Path, help="a JSON of earlier runs ({file stem: {config: metrics}}), shown beside")
     args = parser.parse_args(argv)
     log = lambda msg: print(msg, file=sys.stderr)
     try:
-        cases = load_cases(args.cases)
         env = Settings.from_env()
         base = env.replace(llm="")  # every configuration is LLM-free except the one named llm
         configs = list(CONFIGS)
@@ -139,34 +159,50 @@ def main(argv: list[str] | None = None) -> int:
             configs = [c for c in configs if c.name in args.config]
             if not configs:
                 raise RelaisError("config llm needs RAG_LLM (and RAG_LLM_BASE_URL): see the README")
-        results = {}
-        for config in configs:
-            records = run_config(config, cases, base, log)
-            results[config.name] = {"metrics": compute(records), "failures": failures(records)}
+        results: dict[str, dict] = {}
+        for path in args.cases:
+            cases = load_cases(path)
+            results[str(path)] = {}
+            for config in configs:
+                records = run_config(config, cases, base, log)
+                results[str(path)][config.name] = {"metrics": compute(records), "failures": failures(records)}
     except (CaseError, RelaisError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    first = next(iter(results))
-    summary = {k: results[first]["metrics"][k] for k in KEYS}
-    summary.update(config=first, configs={n: r["metrics"] for n, r in results.items()}, failures=results[first]["failures"])
-    for name, r in results.items():
-        m = r["metrics"]
-        print(f"{name:>14}: " + "  ".join(f"{k}={m[k]:g}" for k in KEYS[1:]))
+    summary = {}
+    for path, by_config in results.items():
+        first = next(iter(by_config))
+        summary[Path(path).stem] = {"cases": path, "config": first, **{k: by_config[first]["metrics"][k] for k in KEYS},
+                                    "configs": {n: r["metrics"] for n, r in by_config.items()}, "failures": by_config[first]["failures"]}
+        for name, r in by_config.items():
+            m = r["metrics"]
+            print(f"{Path(path).stem:>8} {name:>14}: " + "  ".join(f"{k}={m[k]:g}" for k in KEYS[1:]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     if args.report:
+        extra = {}
+        if args.dev_split and args.dev_split.exists():
+            extra["dev_split"] = json.loads(args.dev_split.read_text())
+        if args.before and args.before.exists():
+            extra["before"] = json.loads(args.before.read_text())
         args.report.mkdir(parents=True, exist_ok=True)
-        (args.report / "report.md").write_text(markdown(results, str(args.cases)))
+        (args.report / "report.md").write_text(markdown(results, extra))
         chart(results, args.report / "chart.png")
         print(f"report: {args.report / 'report.md'}, chart: {args.report / 'chart.png'}")
     if args.gate:
         baseline = json.loads(args.gate.read_text())
-        failed = regressions(results[first]["metrics"], baseline, args.tolerance)
+        failed = []
+        for path, by_config in results.items():
+            stem, first = Path(path).stem, next(iter(by_config))
+            if stem not in baseline:
+                failed.append(f"{stem}: no entry in {args.gate}")
+                continue
+            failed += [f"{stem} ({first}): {line}" for line in regressions(by_config[first]["metrics"], baseline[stem], args.tolerance)]
         if failed:
-            print(f"GATE FAILED ({first} vs {args.gate}):\n  " + "\n  ".join(failed))
+            print(f"GATE FAILED (vs {args.gate}):\n  " + "\n  ".join(failed))
             return 1
-        print(f"gate passed: {first} within {args.tolerance} of {args.gate} on every quality metric")
+        print(f"gate passed: within {args.tolerance} of {args.gate} on every quality metric of " + ", ".join(Path(p).stem for p in results))
     return 0
 
 

@@ -1,225 +1,87 @@
-"""The default answerer: no LLM, no invention. It quotes the sentences of the retrieved passages that answer."""
+"""The default answerer: no LLM, no invention. A learned reader picks the sentences of the retrieved passages
+that answer; the bot quotes them, each cited [n], or abstains when the reader's probability is too low."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .messages import ABSTAIN, LEAD_IN
 from .schema import Answer, Citation, Hit
-from .text import STOPWORDS, normalize, stems, tokens
+from .text import stems
 
 MAX_SENTENCES = 3
 PASSAGES_READ = 5
-CONTEXT_WEIGHT = 0.75
-FOLLOW_SENTENCES = 8  # how far past a general statement its specific instance is looked for
-
-_NUMBER_Q = re.compile(
-    r"\b(?:combien|quel(?:le)?s? (?:est le |était le |a été le )?(?:nombre|taux|pourcentage|part|proportion|montant|"
-    r"somme|chiffre|effectif|valorisation|volume|économie|durée|temps)|how (?:many|much|long)|what (?:percentage|"
-    r"share|proportion|number|amount|rate)|how big)\b"
-)
-_DATE_Q = re.compile(r"\b(?:quand|en quelle année|à quelle date|depuis quand|when|what year|which year|in what year)\b")
-_WHO_Q = re.compile(r"^(?:qui|who)\b|\b(?:qui (?:a|est|était)|quel (?:pdg|dirigeant|patron|fondateur)|who (?:is|was|said))\b")
-_MANNER_Q = re.compile(
-    r"\b(?:de quelle (?:manière|façon)|par quel moyen|in what way|by what means)\b"
-    r"|\bcomment\b.*\b(?:prévenu|appris|informé|annoncé|averti|notifié|contacté)|\bhow (?:were|was|did)\b.*\b(?:told|informed|notified|learn)"
-)
-_HAS_MANNER = re.compile(r"\b(?:avec|par|via|grâce à|au moyen d'|by|through|using|with)\s+(?:un|une|des|le|la|les|l'|a|an|the)\b|\ben \w+ant\b")
-_NAMED_Q = re.compile(  # the answer is a name: a tool, a company, a product
-    r"\b(?:quel(?:le)?s? (?:outils?|entreprises?|sociétés?|marques?|produits?|logiciels?|modèles?|partenaires?|"
-    r"médias?|journal|journaux)|(?:par|avec) quoi|which (?:tools?|compan(?:y|ies)|firms?|products?|brands?|models?|"
-    r"partners?|software)|what (?:tools?|compan(?:y|ies)|products?|software))\b"
-)
-_HAS_NUMBER = re.compile(r"\d|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|milliard|"
-                         r"moitié|tiers|quart|two|three|half|third|quarter|hundred|thousand|million|billion)s?\b")
-_HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b(?:janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|"
-                       r"novembre|décembre|an dernier|année dernière|il y a)\b")
-_PERSON = re.compile(r"(?:\b(?:M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|PDG|CEO|cofondateur|fondateur|patron) )([A-Z][a-zà-ÿ]+)"
-                     r"|\b([A-Z][a-zà-ÿ]+ [A-Z][a-zà-ÿ]{2,})\b")
-_NAME = re.compile(r"(?<=[a-zà-ÿ,] )[A-Z][a-zà-ÿ]+(?: [A-Z][a-zà-ÿ]+)?")
-
-
-# "remplacer par des outils d'IA" … "remplacés par O1, Lovable et Cursor": a verb and the preposition of its
-# instrument or agent. A question asking which ones, and a later sentence naming them, share that slot.
-_SLOT_PREPS = frozenset(["par", "avec", "via", "chez", "by", "with", "through", "using"])
-_LEADING_PREP = re.compile(r"^(par|avec|via|chez|by|with|through) (?:quel(?:le)?s?|qui|quoi|which|what|whom)\b")
-_ANAPHOR = re.compile(  # a sentence that opens by pointing back: it needs the one before to be understood
-    r"^[«\"“ ]*(?:Il|Elle|Ils|Elles|Ce|Cet|Cette|Ces|Cela|Ça|Celui-ci|Celle-ci|Ceux-ci|Les deux|"
-    r"He|She|It|They|This|That|These|Those|The two)\b"
-)
-_SLOT = re.compile(r"([^\W\d_]+)\s+(par|avec|via|chez|by|with|through|using)\s+", re.IGNORECASE)
+CANDIDATES = 12  # sentences the reader reads, the closest in meaning first: its cost grows with each one
 
 
 @dataclass
-class _Sentence:
+class Quote:
+    """A sentence of a retrieved passage, with the score it was chosen by."""
+
     text: str
     start: int  # in the document
     end: int
     hit: Hit
-    rank: int
-    sim: float
-    coverage: float
-    typed: bool  # has the kind of content the question asks for (a figure, a date, a name)
     score: float = 0.0
-    before: dict | None = None  # the stored sentence just before, when it was fetched too
 
 
-def expected_type(question: str) -> str | None:
-    q = normalize(question)
-    if _DATE_Q.search(q):
-        return "date"
-    if _NUMBER_Q.search(q):
-        return "number"
-    if _WHO_Q.search(q):
-        return "person"
-    if _NAMED_Q.search(q):
-        return "name"
-    if _MANNER_Q.search(q):
-        return "manner"
-    return None
+class ReaderAnswerer:
+    """Scores the candidate sentences with the reader model (rag.reader) and quotes the ones it trusts."""
 
+    name = "reader"
 
-def _has_type(text: str, kind: str | None, question: str = "") -> bool:
-    if kind is None:
-        return True
-    if kind == "date":
-        return bool(_HAS_DATE.search(text.lower()))
-    if kind == "number":
-        return bool(_HAS_NUMBER.search(text.lower()))
-    if kind == "manner":
-        return bool(_HAS_MANNER.search(text.lower()))
-    asked = set(normalize(question).split())
-    if kind == "person":  # a titled name or a first and last name, not a lone "Bloomberg"
-        return any((m.group(1) or m.group(2)).split()[-1].lower() not in asked for m in _PERSON.finditer(text))
-    return any(name.split()[0].lower() not in asked for name in _NAME.findall(text))  # a name the question did not give
+    def __init__(self, retriever, reader) -> None:
+        self.retriever = retriever  # sentences_within
+        self.reader = reader  # score(question, [(sentence, previous)]) -> calibrated probabilities
 
+    def warm_up(self) -> None:
+        self.reader.warm_up()
 
-def slots(text: str) -> set[tuple[str, str]]:
-    """(stem, preposition) pairs of a text: each content word directly followed by an instrument or agent preposition."""
-    words = tokens(text)
-    return {(st, prep) for w, prep in itertools.pairwise(words) if prep in _SLOT_PREPS and w not in STOPWORDS for st in stems(w)}
-
-
-def question_slots(question: str) -> set[tuple[str, str]]:
-    """A question led by a preposition ("Par quels outils X a-t-il remplacé Y ?") asks what fills "remplacé par"."""
-    lead = _LEADING_PREP.match(normalize(question))
-    return {(st, lead.group(1)) for st in stems(question)} if lead else set()
-
-
-def fills_slot(text: str, wanted: set[tuple[str, str]], kind: str | None, question: str) -> bool:
-    """The text has one of the slots with the asked kind of content right after it ("remplacés par O1, Lovable et Cursor")."""
-    for m in _SLOT.finditer(text):
-        if any((st, m.group(2).lower()) in wanted for st in stems(m.group(1))) and _has_type(text[m.start(2) : m.end() + 60], kind, question):
-            return True
-    return False
-
-
-class ExtractiveAnswerer:
-    """Scores each sentence of the top passages by meaning (embeddings) and by the question's rare words."""
-
-    name = "extractive"
-
-    def __init__(self, retriever, idf) -> None:
-        self.retriever = retriever  # sentences_within, sentences_after, passage_of
-        self.idf = idf  # stem -> weight; rare words count more
-
-    def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit], kind: str | None) -> list[_Sentence]:
-        """Sentences of the top passages, best first; `kind` is expected_type(question)."""
+    def candidates(self, vector: list[float], hits: list[Hit]) -> list[tuple[Quote, str]]:
+        """The sentences of the top passages closest to the question, each with the sentence before it."""
         top = hits[:PASSAGES_READ]
-        rows = self.retriever.sentences_within([(h.path, h.start, h.end) for h in top])
+        rows = _unique(self.retriever.sentences_within([(h.path, h.start, h.end) for h in top]))
         if not rows:
             return []
-        weights = _term_weights(question, query, self.idf)
-        total = sum(weights.values()) or 1.0
-        q = np.asarray(vector, dtype=np.float32)
-        sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ q
+        sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
         previous = _previous_sentences(rows)
-        out, seen = [], set()
-        for row, sim in zip(rows, sims):
-            meta = row["metadata"]
-            rank, hit = next((i, h) for i, h in enumerate(top) if h.path == meta["path"] and h.start <= meta["start"] and meta["end"] <= h.end)
-            key = (meta["path"], meta["start"])
-            if key in seen:
-                continue
-            seen.add(key)
-            own = set(stems(row["text"]))
-            coverage = sum(w for t, w in weights.items() if t in own) / total
-            # An answer often names its subject in the sentence before ("Je les ai remplacés par …"):
-            # the previous sentence of the same passage lends its words, discounted.
-            prev = previous.get(key)
-            before = set(stems(prev["text"])) if prev else set()
-            coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
-            typed = _has_type(row["text"], kind, question)
-            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed, before=prev)
-            s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.1)
-            s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
-            s.score -= 0.3 if s.text.rstrip().endswith("?") else 0.0  # a question in a document (an FAQ's) is not its answer
-            out.append(s)
-        return sorted(out, key=lambda s: -s.score)
+        out = []
+        for i in np.argsort(-sims, kind="stable")[:CANDIDATES]:
+            meta = rows[i]["metadata"]
+            hit = next(h for h in top if h.path == meta["path"] and h.start <= meta["start"] and meta["end"] <= h.end)
+            prev = previous.get((meta["path"], meta["start"]))
+            out.append((Quote(rows[i]["text"], meta["start"], meta["end"], hit), prev["text"] if prev else ""))
+        return out
 
     def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
-        kind = expected_type(question)
-        ranked = self.sentences(question, query, vector, hits, kind)
-        if not ranked:
+        found = self.candidates(vector, hits)
+        if not found:
             return abstention(language)
+        for (quote, _), p in zip(found, self.reader.score(query, [(q.text, prev) for q, prev in found])):
+            quote.score = round(p, 4)
+        ranked = sorted((q for q, _ in found), key=lambda q: -q.score)
         best = ranked[0]
-        instance = self._instance(best, question, kind) if not best.typed and kind else None
-        if instance:
-            # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
-            # document names them. Quote the naming sentence (with the one before it, its antecedent, when the
-            # same passage holds both); the evidence is the general statement's, now with the asked content.
-            confidence = confidence_of(dataclasses.replace(best, typed=True), language)
-            if confidence >= min_confidence:
-                return compose(instance, language, confidence)
-        confidence = confidence_of(best, language)
-        if confidence < min_confidence:
-            return abstention(language, confidence, considered=_considered(ranked))
+        if best.score < min_confidence:
+            return abstention(language, best.score, considered=considered(ranked))
         chosen = [best]
-        for s in ranked[1:]:
-            if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
-                break
-            # a second passage would be a second claim to check: extra sentences come from the best one's passage
-            if s.typed and s.hit.id == best.hit.id and not _redundant(s, chosen):
-                chosen.append(s)
-        antecedent = _antecedent(best)
-        if antecedent and not _redundant(antecedent, chosen):
-            chosen = [antecedent, *chosen][:MAX_SENTENCES]
-        return compose(chosen, language, confidence)
-
-    def _instance(self, best: _Sentence, question: str, kind: str) -> list[_Sentence] | None:
-        """The sentences after `best` in its document that fill its slot (or the question's) with the asked kind."""
-        wanted = slots(best.text) | question_slots(question)
-        if not wanted:
-            return None
-        rows = self.retriever.sentences_after(best.hit.path, best.end, FOLLOW_SENTENCES)
-        for before, row in itertools.pairwise([None, *rows]):
-            if not fills_slot(row["text"], wanted, kind, question):
-                continue
-            meta = row["metadata"]
-            first = before["metadata"]["start"] if before else meta["start"]
-            hit = self.retriever.passage_of(meta["path"], first, meta["end"]) if before else None
-            picked = [before, row] if hit else [row]
-            hit = hit or self.retriever.passage_of(meta["path"], meta["start"], meta["end"])
-            if hit is None:
-                return None
-            return [
-                _Sentence(r["text"], r["metadata"]["start"], r["metadata"]["end"], hit, best.rank, best.sim, best.coverage, True, best.score)
-                for r in picked
-            ]
-        return None
+        for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
+            if len(chosen) < MAX_SENTENCES and q.score >= min_confidence and not redundant(q, chosen):
+                chosen.append(q)
+        return compose(chosen, language, best.score)
 
 
-def _antecedent(s: _Sentence) -> _Sentence | None:
-    """The sentence before one that opens with a pronoun ("Les deux sociétés ont collaboré…"), from the same passage."""
-    prev = s.before
-    if not prev or not _ANAPHOR.match(s.text) or prev["metadata"]["start"] < s.hit.start:
-        return None
-    return dataclasses.replace(s, text=prev["text"], start=prev["metadata"]["start"], end=prev["metadata"]["end"], before=None)
+def _unique(rows: list[dict]) -> list[dict]:
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for r in rows:
+        key = (r["metadata"]["path"], r["metadata"]["start"])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
 
 
 def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], dict]:
@@ -232,36 +94,8 @@ def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], dict]:
     return out
 
 
-# Words that frame a question ("quelle part", "de quelle manière") and are not expected in the answer.
-_FRAME = frozenset(stems(
-    "forme manière façon part proportion pourcentage nombre chiffre raison type sorte rôle "
-    "moment année selon désormais encore way kind share number amount reason according role"
-))
-
-
-def _term_weights(question: str, query: str, idf) -> dict[str, float]:
-    """Idf weights of the query's content stems; the current question's own words count double."""
-    weights = {t: idf(t) for t in stems(query) if t not in _FRAME}
-    for t in stems(question):
-        if t not in _FRAME:
-            weights[t] = 2 * idf(t)
-    return weights
-
-
-def confidence_of(best: _Sentence, language: str) -> float:
-    """Evidence in [0, 1]: how close in meaning the best sentence is, and how much of the question it covers."""
-    # Calibrated on eval/cases/seeds.jsonl with e5-small (see the README): similarities of answering
-    # sentences sit in 0.80-0.93 for French questions and lower, 0.80-0.88, across languages.
-    if language == "fr":
-        meaning = min(1.0, max(0.0, (best.sim - 0.80) / 0.08))
-        value = 0.4 * meaning + 0.6 * best.coverage
-    else:  # an English question shares few words with French text: only names and figures can match
-        meaning = min(1.0, max(0.0, (best.sim - 0.74) / 0.08))
-        value = 0.5 * meaning + 0.5 * min(1.0, 2 * best.coverage)
-    return round(value if best.typed else 0.5 * value, 3)
-
-
-def _redundant(s: _Sentence, chosen: list[_Sentence]) -> bool:
+def redundant(s, chosen) -> bool:
+    """The sentence overlaps one already chosen, or shares most of its words with one."""
     mine = set(stems(s.text))
     for c in chosen:
         if s.start < c.end and c.start < s.end and s.hit.path == c.hit.path:
@@ -272,8 +106,8 @@ def _redundant(s: _Sentence, chosen: list[_Sentence]) -> bool:
     return False
 
 
-def compose(chosen: list[_Sentence], language: str, confidence: float) -> Answer:
-    """Quote the sentences in reading order, each with the [n] of its passage."""
+def compose(chosen, language: str, confidence: float) -> Answer:
+    """Quote the sentences (best first, the rest in reading order), each with the [n] of its passage."""
     best = chosen[0]
     ordered = [best] + sorted(chosen[1:], key=lambda s: (s.hit.path != best.hit.path, s.hit.path, s.start))
     numbers: dict[str, int] = {}
@@ -283,26 +117,26 @@ def compose(chosen: list[_Sentence], language: str, confidence: float) -> Answer
         # English replies quote the French text in English quotes, which cannot be confused with the
         # guillemets the text itself may open ("Le tweet disait : « J'ai viré …").
         parts.append(f"{s.text} [{n}]" if language == "fr" else f"“{s.text}” [{n}]")
-        citations.append(_cite(s, n))
+        citations.append(cite(s, n))
     lead = LEAD_IN.get(language, "")
     return Answer(text=(lead + " ".join(parts)).strip(), citations=tuple(citations), confidence=confidence, language=language)
 
 
-def _cite(s: _Sentence, n: int) -> Citation:
+def cite(s, n: int) -> Citation:
     return Citation(
         n=n, source=s.hit.source, title=s.hit.title, date=s.hit.date, passage=s.hit.text, sentence=s.text,
         span=(s.start - s.hit.start, s.end - s.hit.start), doc_span=(s.start, s.end), score=round(s.score, 4),
     )
 
 
-def _considered(ranked: list[_Sentence], limit: int = 3) -> tuple[Citation, ...]:
+def considered(ranked, limit: int = 3) -> tuple[Citation, ...]:
     """The best sentence of each of the first `limit` passages: what a person taking over should read first."""
-    best_per_passage: dict[str, _Sentence] = {}
+    best_per_passage: dict[str, object] = {}
     for s in ranked:
         if len(best_per_passage) == limit:
             break
         best_per_passage.setdefault(s.hit.id, s)
-    return tuple(_cite(s, n) for n, s in enumerate(best_per_passage.values(), start=1))
+    return tuple(cite(s, n) for n, s in enumerate(best_per_passage.values(), start=1))
 
 
 def abstention(language: str, confidence: float = 0.0, considered: tuple[Citation, ...] = ()) -> Answer:

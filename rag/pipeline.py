@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 from . import intents
-from .answer import ExtractiveAnswerer, abstention
+from .answer import ReaderAnswerer, abstention
 from .conversation import standalone_question
 from .embeddings import make_embeddings
 from .errors import ConfigError
@@ -31,9 +31,20 @@ class Pipeline:
         self.embeddings = embeddings or make_embeddings(settings.embeddings)
         self.store = store or Store(settings, self.embeddings)
         self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
-        self.extractive = ExtractiveAnswerer(self.retriever, self._idf)
+        self.extractive = self._answerer(settings.reader)
         self._llm = llm
         self._llm_loaded = llm is not None
+
+    def _answerer(self, name: str):
+        if name == "model":
+            from .reader.model import Reader
+
+            return ReaderAnswerer(self.retriever, Reader())
+        if name == "rules":
+            from .rules import ExtractiveAnswerer
+
+            return ExtractiveAnswerer(self.retriever, self._idf)
+        raise ConfigError(f"RAG_READER={name!r}: use `model` (the trained reader, default) or `rules`")
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:
@@ -53,8 +64,9 @@ class Pipeline:
         return self._llm
 
     def warm_up(self) -> Pipeline:
-        """Open the index, load the embedder and the BM25 index, so the first question is as fast as the rest."""
+        """Open the index, load the embedder, the BM25 index and the reader, so the first question is as fast as the rest."""
         self.retrieve("warm up", k=1)
+        self.extractive.warm_up()
         return self
 
     # --- retrieval -----------------------------------------------------------------------------------

@@ -34,7 +34,12 @@ class Settings:
     candidates: int = _setting(30, "Candidates taken from each of dense and BM25 before fusion.")
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.")
     retrieval: str = _setting("hybrid", "Retrieval mode: `hybrid`, `dense` or `bm25`.")
-    min_confidence: float = _setting(0.40, "Below this confidence the bot abstains and offers a human.")
+    reader: str = _setting(
+        "model",
+        "Sentence scorer of the default answerer: `model` (the reader trained by `python -m rag.reader.train`, shipped "
+        "in rag/reader/weights) or `rules` (the earlier hand-set rules, kept for comparison).",
+    )
+    min_confidence: float = _setting(0.40, "Below this confidence (the reader's calibrated probability) the bot abstains and offers a human.")
     max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
     llm: str = _setting(
         "",

@@ -17,7 +17,7 @@ def _hit(source, text):
 
 
 def test_seed_set_is_large_and_valid():
-    cases = load_cases(ROOT / "eval/cases/seeds.jsonl")
+    cases = load_cases(ROOT / "eval/cases/tuning.jsonl")
     assert len(cases) >= 40
     kinds = {c.expect for c in cases}
     assert kinds == {"answer", "abstain", "handoff"}
@@ -63,9 +63,9 @@ def test_gate_fails_on_a_degraded_config(tmp_path):
     """Raising the abstention threshold past 1 makes every answer abstain: the gate must catch it."""
     env = {"RAG_DATA_DIR": str(tmp_path), "RAG_MIN_CONFIDENCE": "1.01", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "m.json"
-    run = subprocess.run([sys.executable, "eval/run.py", "--cases", "eval/cases/seeds.jsonl", "--config", "hybrid",
+    run = subprocess.run([sys.executable, "eval/run.py", "--cases", "eval/cases/tuning.jsonl", "--config", "hybrid",
                           "--gate", "eval/baseline.json", "--json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "GATE FAILED" in run.stdout and "answer_accuracy" in run.stdout
-    metrics = json.loads(out.read_text())
+    metrics = json.loads(out.read_text())["tuning"]
     assert metrics["false_abstain_rate"] == 1.0 and set(metrics) >= {"n_cases", "hit_at_1", "configs", "failures"}

@@ -1,0 +1,162 @@
+"""Training pairs for the reader from SQuAD-format files (PIAF in French, SQuAD 2.0 in English).
+
+Each question becomes a group of (question, candidate sentence, sentence before it) pairs, labelled 1 when the
+candidate holds the gold answer's start. Negatives are what the reader meets in production: the other sentences
+of the paragraph (near misses on the same subject) and the sentences a hybrid search (e5 dense + BM25, fused by
+reciprocal rank, as `rag.retrieval` does) finds for the question across every training article. SQuAD 2.0's
+unanswerable questions have negatives only. Sentences are cut by `rag.text.sentence_spans`, as at ingest.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..retrieval import rrf
+from ..text import sentence_spans
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    previous: str  # the sentence before it in its paragraph ("" for the first)
+    article: str
+    paragraph: int  # index into the corpus's paragraphs
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    article: str
+    paragraph: int
+    answer_sentence: int | None  # index into the corpus's sentences; None when unanswerable
+    language: str
+
+
+@dataclass
+class Corpus:
+    sentences: list[Sentence]
+    questions: list[Question]
+    by_paragraph: dict[int, list[int]]
+
+
+def load(data_dir: Path) -> Corpus:
+    """Every *.json.gz (SQuAD format) under data_dir, sorted by name so the result never depends on the file system."""
+    files = sorted(Path(data_dir).glob("*.json.gz"))
+    if not files:
+        raise FileNotFoundError(f"no *.json.gz in {data_dir}: pass the folder of the shared QA data (e.g. ../shared/data/qa)")
+    sentences: list[Sentence] = []
+    questions: list[Question] = []
+    by_paragraph: dict[int, list[int]] = defaultdict(list)
+    paragraph = 0
+    for path in files:
+        language = "fr" if "piaf" in path.name.lower() else "en"
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            data = json.load(f)["data"]
+        for article in data:
+            title = f"{language}:{article['title']}"
+            for para in article["paragraphs"]:
+                context = para["context"]
+                spans = sentence_spans(context)
+                first = len(sentences)
+                for i, (a, b) in enumerate(spans):
+                    prev = context[spans[i - 1][0]:spans[i - 1][1]] if i else ""
+                    sentences.append(Sentence(context[a:b], prev, title, paragraph))
+                    by_paragraph[paragraph].append(first + i)
+                for qa in para["qas"]:
+                    answer = None
+                    if not qa.get("is_impossible") and qa.get("answers"):
+                        gold = qa["answers"][0]
+                        start = gold["answer_start"]
+                        if context[start:start + len(gold["text"])] != gold["text"]:  # a quirk of the source
+                            found = context.find(gold["text"])
+                            start = found if found >= 0 else start
+                        answer = next((first + i for i, (a, b) in enumerate(spans) if a <= start < b), None)
+                        if answer is None:
+                            continue
+                    questions.append(Question(qa["id"], qa["question"].strip(), title, paragraph, answer, language))
+                paragraph += 1
+    return Corpus(sentences, questions, dict(by_paragraph))
+
+
+def split_articles(corpus: Corpus, dev_share: float = 0.1) -> tuple[set[str], set[str]]:
+    """(train, dev) article titles by a hash of the title, per language and per whether an article has unanswerable
+    questions (only two SQuAD articles do: one goes to each side). The same split on every machine."""
+    impossible = {q.article for q in corpus.questions if q.answer_sentence is None}
+    dev: set[str] = set()
+    for stratum in sorted({(q.language, q.article in impossible) for q in corpus.questions}):
+        titles = sorted({q.article for q in corpus.questions if (q.language, q.article in impossible) == stratum},
+                        key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+        dev.update(titles[: max(1, math.ceil(dev_share * len(titles)))] if len(titles) > 1 else [])
+    return {q.article for q in corpus.questions} - dev, dev
+
+
+def retrieved(corpus: Corpus, k: int = 8, log=lambda m: print(m, flush=True)) -> dict[str, list[int]]:
+    """Question id -> the top-k sentences of a hybrid search (e5 + BM25, reciprocal-rank fusion) over all articles."""
+    from ..sparse import SparseIndex
+    from .e5 import embed
+
+    texts = [s.text for s in corpus.sentences]
+    log(f"embedding {len(texts)} sentences and {len(corpus.questions)} questions with e5 (PyTorch, batched)")
+    sent_vecs = embed(texts, "passage: ", max_tokens=128)
+    q_vecs = embed([q.text for q in corpus.questions], "query: ", max_tokens=64)
+    sparse = SparseIndex.build([(str(i), t) for i, t in enumerate(texts)])
+    out = {}
+    for q, qv in zip(corpus.questions, q_vecs):
+        dense = np.argsort(-(sent_vecs @ qv))[: 3 * k]
+        lexical = [int(id_) for id_, _ in sparse.search(q.text, 3 * k)]
+        fused = rrf([[str(i) for i in dense], [str(i) for i in lexical]])
+        out[q.id] = [int(i) for i, _ in fused[:k]]
+    return out
+
+
+def cached(folder: Path, data_dir: Path, compute) -> dict[str, list[int]]:
+    """The mined negatives, kept under `folder` by a hash of the data files, so a second run skips the embedding."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(data_dir).glob("*.json.gz")):
+        digest.update(path.read_bytes())
+    target = Path(folder) / f"retrieved-{digest.hexdigest()[:16]}.json"
+    if target.exists():
+        return json.loads(target.read_text())
+    found = compute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(found))
+    return found
+
+
+@dataclass(frozen=True)
+class Pair:
+    group: int  # the question's index: pairs of one group are ranked against each other in the dev metrics
+    question: str
+    candidate: str
+    previous: str
+    label: int
+
+
+def pairs(corpus: Corpus, articles: set[str], found: dict[str, list[int]], seed: int,
+          paragraph_negatives: int | None, retrieved_negatives: int | None) -> list[Pair]:
+    """The pairs of the questions of `articles`; None takes every candidate (the dev split), a number samples that many."""
+    rng = random.Random(seed)
+    out: list[Pair] = []
+    for g, q in enumerate(corpus.questions):
+        if q.article not in articles:
+            continue
+        same = [i for i in corpus.by_paragraph[q.paragraph] if i != q.answer_sentence]
+        others = [i for i in found.get(q.id, []) if i != q.answer_sentence and i not in same]
+        if paragraph_negatives is not None:
+            same = rng.sample(same, min(paragraph_negatives, len(same)))
+            others = others[:retrieved_negatives]
+        chosen = ([q.answer_sentence] if q.answer_sentence is not None else []) + same + others
+        for i in chosen:
+            s = corpus.sentences[i]
+            out.append(Pair(g, q.text, s.text, s.previous, int(i == q.answer_sentence)))
+    return out

@@ -1,0 +1,256 @@
+"""The rules scorer (RAG_READER=rules): hand-set rules over e5 similarity and rare words, kept to compare with the reader."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .answer import _previous_sentences, abstention, compose
+from .answer import considered as _considered
+from .answer import redundant as _redundant
+from .schema import Answer, Hit
+from .text import STOPWORDS, normalize, stems, tokens
+
+MAX_SENTENCES = 3
+PASSAGES_READ = 5
+CONTEXT_WEIGHT = 0.75
+FOLLOW_SENTENCES = 8  # how far past a general statement its specific instance is looked for
+
+_NUMBER_Q = re.compile(
+    r"\b(?:combien|quel(?:le)?s? (?:est le |était le |a été le )?(?:nombre|taux|pourcentage|part|proportion|montant|"
+    r"somme|chiffre|effectif|valorisation|volume|économie|durée|temps)|how (?:many|much|long)|what (?:percentage|"
+    r"share|proportion|number|amount|rate)|how big)\b"
+)
+_DATE_Q = re.compile(r"\b(?:quand|en quelle année|à quelle date|depuis quand|when|what year|which year|in what year)\b")
+_WHO_Q = re.compile(r"^(?:qui|who)\b|\b(?:qui (?:a|est|était)|quel (?:pdg|dirigeant|patron|fondateur)|who (?:is|was|said))\b")
+_MANNER_Q = re.compile(
+    r"\b(?:de quelle (?:manière|façon)|par quel moyen|in what way|by what means)\b"
+    r"|\bcomment\b.*\b(?:prévenu|appris|informé|annoncé|averti|notifié|contacté)|\bhow (?:were|was|did)\b.*\b(?:told|informed|notified|learn)"
+)
+_HAS_MANNER = re.compile(r"\b(?:avec|par|via|grâce à|au moyen d'|by|through|using|with)\s+(?:un|une|des|le|la|les|l'|a|an|the)\b|\ben \w+ant\b")
+_NAMED_Q = re.compile(  # the answer is a name: a tool, a company, a product
+    r"\b(?:quel(?:le)?s? (?:outils?|entreprises?|sociétés?|marques?|produits?|logiciels?|modèles?|partenaires?|"
+    r"médias?|journal|journaux)|(?:par|avec) quoi|which (?:tools?|compan(?:y|ies)|firms?|products?|brands?|models?|"
+    r"partners?|software)|what (?:tools?|compan(?:y|ies)|products?|software))\b"
+)
+_HAS_NUMBER = re.compile(r"\d|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|milliard|"
+                         r"moitié|tiers|quart|two|three|half|third|quarter|hundred|thousand|million|billion)s?\b")
+_HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b(?:janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|"
+                       r"novembre|décembre|an dernier|année dernière|il y a)\b")
+_PERSON = re.compile(r"(?:\b(?:M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|PDG|CEO|cofondateur|fondateur|patron) )([A-Z][a-zà-ÿ]+)"
+                     r"|\b([A-Z][a-zà-ÿ]+ [A-Z][a-zà-ÿ]{2,})\b")
+_NAME = re.compile(r"(?<=[a-zà-ÿ,] )[A-Z][a-zà-ÿ]+(?: [A-Z][a-zà-ÿ]+)?")
+
+
+# "remplacer par des outils d'IA" … "remplacés par O1, Lovable et Cursor": a verb and the preposition of its
+# instrument or agent. A question asking which ones, and a later sentence naming them, share that slot.
+_SLOT_PREPS = frozenset(["par", "avec", "via", "chez", "by", "with", "through", "using"])
+_LEADING_PREP = re.compile(r"^(par|avec|via|chez|by|with|through) (?:quel(?:le)?s?|qui|quoi|which|what|whom)\b")
+_ANAPHOR = re.compile(  # a sentence that opens by pointing back: it needs the one before to be understood
+    r"^[«\"“ ]*(?:Il|Elle|Ils|Elles|Ce|Cet|Cette|Ces|Cela|Ça|Celui-ci|Celle-ci|Ceux-ci|Les deux|"
+    r"He|She|It|They|This|That|These|Those|The two)\b"
+)
+_SLOT = re.compile(r"([^\W\d_]+)\s+(par|avec|via|chez|by|with|through|using)\s+", re.IGNORECASE)
+
+
+@dataclass
+class _Sentence:
+    text: str
+    start: int  # in the document
+    end: int
+    hit: Hit
+    rank: int
+    sim: float
+    coverage: float
+    typed: bool  # has the kind of content the question asks for (a figure, a date, a name)
+    score: float = 0.0
+    before: dict | None = None  # the stored sentence just before, when it was fetched too
+
+
+def expected_type(question: str) -> str | None:
+    q = normalize(question)
+    if _DATE_Q.search(q):
+        return "date"
+    if _NUMBER_Q.search(q):
+        return "number"
+    if _WHO_Q.search(q):
+        return "person"
+    if _NAMED_Q.search(q):
+        return "name"
+    if _MANNER_Q.search(q):
+        return "manner"
+    return None
+
+
+def _has_type(text: str, kind: str | None, question: str = "") -> bool:
+    if kind is None:
+        return True
+    if kind == "date":
+        return bool(_HAS_DATE.search(text.lower()))
+    if kind == "number":
+        return bool(_HAS_NUMBER.search(text.lower()))
+    if kind == "manner":
+        return bool(_HAS_MANNER.search(text.lower()))
+    asked = set(normalize(question).split())
+    if kind == "person":  # a titled name or a first and last name, not a lone "Bloomberg"
+        return any((m.group(1) or m.group(2)).split()[-1].lower() not in asked for m in _PERSON.finditer(text))
+    return any(name.split()[0].lower() not in asked for name in _NAME.findall(text))  # a name the question did not give
+
+
+def slots(text: str) -> set[tuple[str, str]]:
+    """(stem, preposition) pairs of a text: each content word directly followed by an instrument or agent preposition."""
+    words = tokens(text)
+    return {(st, prep) for w, prep in itertools.pairwise(words) if prep in _SLOT_PREPS and w not in STOPWORDS for st in stems(w)}
+
+
+def question_slots(question: str) -> set[tuple[str, str]]:
+    """A question led by a preposition ("Par quels outils X a-t-il remplacé Y ?") asks what fills "remplacé par"."""
+    lead = _LEADING_PREP.match(normalize(question))
+    return {(st, lead.group(1)) for st in stems(question)} if lead else set()
+
+
+def fills_slot(text: str, wanted: set[tuple[str, str]], kind: str | None, question: str) -> bool:
+    """The text has one of the slots with the asked kind of content right after it ("remplacés par O1, Lovable et Cursor")."""
+    for m in _SLOT.finditer(text):
+        if any((st, m.group(2).lower()) in wanted for st in stems(m.group(1))) and _has_type(text[m.start(2) : m.end() + 60], kind, question):
+            return True
+    return False
+
+
+class ExtractiveAnswerer:
+    """Scores each sentence of the top passages by meaning (embeddings) and by the question's rare words."""
+
+    name = "extractive"
+
+    def __init__(self, retriever, idf) -> None:
+        self.retriever = retriever  # sentences_within, sentences_after, passage_of
+        self.idf = idf  # stem -> weight; rare words count more
+
+    def warm_up(self) -> None:
+        """Nothing to load: the rules read the retriever's embeddings."""
+
+    def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit], kind: str | None) -> list[_Sentence]:
+        """Sentences of the top passages, best first; `kind` is expected_type(question)."""
+        top = hits[:PASSAGES_READ]
+        rows = self.retriever.sentences_within([(h.path, h.start, h.end) for h in top])
+        if not rows:
+            return []
+        weights = _term_weights(question, query, self.idf)
+        total = sum(weights.values()) or 1.0
+        q = np.asarray(vector, dtype=np.float32)
+        sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ q
+        previous = _previous_sentences(rows)
+        out, seen = [], set()
+        for row, sim in zip(rows, sims):
+            meta = row["metadata"]
+            rank, hit = next((i, h) for i, h in enumerate(top) if h.path == meta["path"] and h.start <= meta["start"] and meta["end"] <= h.end)
+            key = (meta["path"], meta["start"])
+            if key in seen:
+                continue
+            seen.add(key)
+            own = set(stems(row["text"]))
+            coverage = sum(w for t, w in weights.items() if t in own) / total
+            # An answer often names its subject in the sentence before ("Je les ai remplacés par …"):
+            # the previous sentence of the same passage lends its words, discounted.
+            prev = previous.get(key)
+            before = set(stems(prev["text"])) if prev else set()
+            coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
+            typed = _has_type(row["text"], kind, question)
+            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed, before=prev)
+            s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.1)
+            s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
+            s.score -= 0.3 if s.text.rstrip().endswith("?") else 0.0  # a question in a document (an FAQ's) is not its answer
+            out.append(s)
+        return sorted(out, key=lambda s: -s.score)
+
+    def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
+        kind = expected_type(question)
+        ranked = self.sentences(question, query, vector, hits, kind)
+        if not ranked:
+            return abstention(language)
+        best = ranked[0]
+        instance = self._instance(best, question, kind) if not best.typed and kind else None
+        if instance:
+            # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
+            # document names them. Quote the naming sentence (with the one before it, its antecedent, when the
+            # same passage holds both); the evidence is the general statement's, now with the asked content.
+            confidence = confidence_of(dataclasses.replace(best, typed=True), language)
+            if confidence >= min_confidence:
+                return compose(instance, language, confidence)
+        confidence = confidence_of(best, language)
+        if confidence < min_confidence:
+            return abstention(language, confidence, considered=_considered(ranked))
+        chosen = [best]
+        for s in ranked[1:]:
+            if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
+                break
+            # a second passage would be a second claim to check: extra sentences come from the best one's passage
+            if s.typed and s.hit.id == best.hit.id and not _redundant(s, chosen):
+                chosen.append(s)
+        antecedent = _antecedent(best)
+        if antecedent and not _redundant(antecedent, chosen):
+            chosen = [antecedent, *chosen][:MAX_SENTENCES]
+        return compose(chosen, language, confidence)
+
+    def _instance(self, best: _Sentence, question: str, kind: str) -> list[_Sentence] | None:
+        """The sentences after `best` in its document that fill its slot (or the question's) with the asked kind."""
+        wanted = slots(best.text) | question_slots(question)
+        if not wanted:
+            return None
+        rows = self.retriever.sentences_after(best.hit.path, best.end, FOLLOW_SENTENCES)
+        for before, row in itertools.pairwise([None, *rows]):
+            if not fills_slot(row["text"], wanted, kind, question):
+                continue
+            meta = row["metadata"]
+            first = before["metadata"]["start"] if before else meta["start"]
+            hit = self.retriever.passage_of(meta["path"], first, meta["end"]) if before else None
+            picked = [before, row] if hit else [row]
+            hit = hit or self.retriever.passage_of(meta["path"], meta["start"], meta["end"])
+            if hit is None:
+                return None
+            return [
+                _Sentence(r["text"], r["metadata"]["start"], r["metadata"]["end"], hit, best.rank, best.sim, best.coverage, True, best.score)
+                for r in picked
+            ]
+        return None
+
+
+def _antecedent(s: _Sentence) -> _Sentence | None:
+    """The sentence before one that opens with a pronoun ("Les deux sociétés ont collaboré…"), from the same passage."""
+    prev = s.before
+    if not prev or not _ANAPHOR.match(s.text) or prev["metadata"]["start"] < s.hit.start:
+        return None
+    return dataclasses.replace(s, text=prev["text"], start=prev["metadata"]["start"], end=prev["metadata"]["end"], before=None)
+
+
+# Words that frame a question ("quelle part", "de quelle manière") and are not expected in the answer.
+_FRAME = frozenset(stems(
+    "forme manière façon part proportion pourcentage nombre chiffre raison type sorte rôle "
+    "moment année selon désormais encore way kind share number amount reason according role"
+))
+
+
+def _term_weights(question: str, query: str, idf) -> dict[str, float]:
+    """Idf weights of the query's content stems; the current question's own words count double."""
+    weights = {t: idf(t) for t in stems(query) if t not in _FRAME}
+    for t in stems(question):
+        if t not in _FRAME:
+            weights[t] = 2 * idf(t)
+    return weights
+
+
+def confidence_of(best: _Sentence, language: str) -> float:
+    """Evidence in [0, 1]: how close in meaning the best sentence is, and how much of the question it covers."""
+    # Calibrated on eval/cases/tuning.jsonl with e5-small (see the README): similarities of answering
+    # sentences sit in 0.80-0.93 for French questions and lower, 0.80-0.88, across languages.
+    if language == "fr":
+        meaning = min(1.0, max(0.0, (best.sim - 0.80) / 0.08))
+        value = 0.4 * meaning + 0.6 * best.coverage
+    else:  # an English question shares few words with French text: only names and figures can match
+        meaning = min(1.0, max(0.0, (best.sim - 0.74) / 0.08))
+        value = 0.5 * meaning + 0.5 * min(1.0, 2 * best.coverage)
+    return round(value if best.typed else 0.5 * value, 3)
