@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import COOKIE, SESSION_SECONDS, Agents
 from .errors import ConflictError, InputError, NotFoundError, RelaisError
-from .guards import Guards
+from .guards import Guards, LoginLimiter, RateLimiter, client_address, networks
 from .handoff import Desk, Turn, answer_dict
 from .messages import REASONS
 
@@ -89,7 +90,11 @@ def turn_payload(cid: str, turn: Turn) -> dict:
     }
 
 
-def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int = 30, health=None) -> FastAPI:
+def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int | RateLimiter = 30, health=None,
+              allowed_hosts: str = "127.0.0.1,localhost,::1", trusted_proxies: str = "") -> FastAPI:
+    """The API behind its guards; pass the app's RateLimiter to share one chat limit with the chat page."""
+    trusted = networks(trusted_proxies)
+    logins = LoginLimiter()
     app = FastAPI(title="Relais", version="0.1.0", description="Cited answers from your documents, and a person one click away.")
 
     @app.exception_handler(RelaisError)
@@ -171,10 +176,17 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
             raise HTTPException(401, "sign in at /agent first")
         return name
 
-    @app.post("/api/agent/login", tags=["agent"])
-    def login(body: Login) -> JSONResponse:
+    @app.post("/api/agent/login", tags=["agent"], responses={429: {"model": ApiError}})
+    def login(body: Login, request: Request) -> JSONResponse:
+        client = client_address(request.client.host if request.client else "?", request.headers.get("x-forwarded-for"), trusted)
+        if wait := logins.retry_after(client, body.name):
+            seconds = math.ceil(wait)
+            return JSONResponse({"error": f"too many failed sign-ins: retry in {seconds} s", "retry_after": seconds},
+                                status_code=429, headers={"Retry-After": str(seconds)})
         if not agents.check(body.name, body.password):
+            logins.failed(client, body.name)
             return JSONResponse({"error": "wrong name or password"}, status_code=401)
+        logins.succeeded(client, body.name)
         desk.heartbeat(body.name, online=True)
         response = JSONResponse({"name": body.name})
         response.set_cookie(COOKIE, agents.token(body.name), max_age=SESSION_SECONDS, httponly=True, samesite="strict")
@@ -184,6 +196,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     def logout(request: Request) -> JSONResponse:
         if name := agents.verify(request.cookies.get(COOKIE)):
             desk.heartbeat(name, online=False)
+        agents.revoke(request.cookies.get(COOKIE))  # the cookie is worthless from now on, even if a copy was kept
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE)
         return response
@@ -245,7 +258,8 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         return FileResponse(STATIC / "widget.js", media_type="text/javascript",
                             headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
-    app.add_middleware(Guards, allowed_origins=allowed_origins, rate_limit=rate_limit)
+    app.add_middleware(Guards, allowed_origins=allowed_origins, rate_limit=rate_limit, allowed_hosts=allowed_hosts,
+                       trusted_proxies=trusted_proxies)
     return app
 
 

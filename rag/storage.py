@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     value INTEGER NOT NULL, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, online INTEGER NOT NULL DEFAULT 0, seen REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sessions (          -- agent sign-ins; the cookie holds a random id, only its hash is kept
+    id_hash TEXT PRIMARY KEY, agent TEXT NOT NULL, credential TEXT NOT NULL, expires REAL NOT NULL
+);
 """
 
 
@@ -217,6 +220,21 @@ class Storage:
     def agents(self) -> list[sqlite3.Row]:
         with self.tx() as db:
             return db.execute("SELECT * FROM agents ORDER BY name").fetchall()
+
+    # --- agent sessions ------------------------------------------------------------------------------
+    def add_session(self, id_hash: str, agent: str, credential: str, expires: float) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM sessions WHERE expires < ?", (time.time(),))
+            db.execute("INSERT INTO sessions(id_hash, agent, credential, expires) VALUES (?, ?, ?, ?)",
+                       (id_hash, agent, credential, expires))
+
+    def session(self, id_hash: str) -> sqlite3.Row | None:
+        with self.tx() as db:
+            return db.execute("SELECT * FROM sessions WHERE id_hash = ?", (id_hash,)).fetchone()
+
+    def delete_session(self, id_hash: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
     def count(self, sql: str, *args) -> int:
         with self.tx() as db:

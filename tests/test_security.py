@@ -1,0 +1,144 @@
+"""Issue 14's attacks and faults, each reproduced: binds, sign-in, cookies, sessions, hosts, proxies, retries."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rag.api import build_api
+from rag.auth import COOKIE, Agents, is_loopback
+from rag.errors import ConfigError
+from rag.guards import LoginLimiter, client_address, host_name, networks
+from rag.handoff import Desk
+from rag.schema import Answer
+from rag.settings import Settings
+from rag.storage import Storage
+
+URL = "http://127.0.0.1:7860"
+
+
+class ScriptedPipeline:
+    """Answers every question with one cited-looking sentence, in pieces, as the real pipeline streams."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def stream(self, question, history=None):
+        self.asked.append(question)
+        yield from ("Le chatbot gérait ", "2,3 millions de conversations. ", "[1]")
+        yield Answer(text="Le chatbot gérait 2,3 millions de conversations. [1]", confidence=0.9)
+
+
+def make(tmp_path, agents: str = "alice:pw-alice", **api) -> tuple[TestClient, Desk, Agents]:
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", agents=agents)
+    storage = Storage(settings.database_path)
+    desk = Desk(ScriptedPipeline(), storage, tmp_path / "knowledge")
+    agents_ = Agents(settings, storage)
+    return TestClient(build_api(desk, agents_, **api), base_url=URL), desk, agents_
+
+
+def sign_in(client: TestClient, name: str = "alice", password: str = "pw-alice") -> str:
+    r = client.post("/api/agent/login", json={"name": name, "password": password})
+    assert r.status_code == 200, r.text
+    return r.cookies[COOKIE]
+
+
+# --- row 1: an empty RAG_HOST listens everywhere ---------------------------------------------------------
+@pytest.mark.parametrize("host", ["", "0.0.0.0", "::", "192.168.1.10"])
+def test_only_an_explicit_loopback_bind_gets_the_default_password(tmp_path, host):
+    assert not is_loopback(host)
+    with pytest.raises(ConfigError, match="RAG_AGENTS"):
+        Agents(Settings.from_env({}, data_dir=tmp_path, host=host))
+
+
+def test_loopback_binds_keep_the_default_agent(tmp_path):
+    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "localhost"))
+    assert Agents(Settings.from_env({}, data_dir=tmp_path, host="127.0.0.1")).is_default
+
+
+# --- row 2: sign-in attempts are limited -------------------------------------------------------------------
+def test_repeated_wrong_passwords_get_429_with_a_retry_time(tmp_path):
+    client, _, _ = make(tmp_path)
+    codes = [client.post("/api/agent/login", json={"name": "alice", "password": f"guess{i}"}).status_code for i in range(12)]
+    assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+    r = client.post("/api/agent/login", json={"name": "alice", "password": "pw-alice"})  # even the right one, from there
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and r.json()["retry_after"] > 0
+
+
+def test_an_attacker_cannot_lock_a_known_agent_out():
+    limiter = LoginLimiter(per_client=10, per_account=5)
+    limiter.succeeded("10.0.0.1", "alice")  # alice signed in from her desk earlier
+    for i in range(20):  # many attacker addresses, a few tries each
+        limiter.failed(f"203.0.113.{i}", "alice")
+    assert limiter.retry_after("203.0.113.99", "alice") > 0  # a new address is held back on that account
+    assert limiter.retry_after("10.0.0.1", "alice") == 0  # alice's own client is not
+    assert limiter.retry_after("203.0.113.99", "bob") == 0  # nor is any other account
+
+
+# --- row 3: a cookie with any bytes is a missing session, never a 500 ---------------------------------------
+@pytest.mark.parametrize("value", ["é.é", "aGVsbG8=.ζ", "x|y.z", "\u00ff" * 300])
+def test_odd_cookie_values_are_401_not_500(tmp_path, value):
+    client, _, agents = make(tmp_path)
+    assert agents.verify(value) is None
+    cookie = {"cookie": f"{COOKIE}={value}".encode("latin-1", "replace")}
+    for method, path in (("GET", "/api/agent/me"), ("GET", "/api/metrics"), ("POST", "/api/agent/logout")):
+        r = client.request(method, path, headers=cookie)
+        assert r.status_code == (200 if path.endswith("logout") else 401), (path, r.text)
+
+
+# --- row 4: sessions end -------------------------------------------------------------------------------------
+def test_a_cookie_is_dead_after_sign_out(tmp_path):
+    client, _, _ = make(tmp_path)
+    token = sign_in(client)
+    assert client.get("/api/agent/me").status_code == 200
+    client.post("/api/agent/logout")
+    client.cookies.clear()
+    assert client.get("/api/agent/me", headers={"cookie": f"{COOKIE}={token}"}).status_code == 401
+
+
+def test_a_password_change_or_removal_ends_sessions_and_a_restart_keeps_them(tmp_path):
+    client, desk, agents = make(tmp_path, agents="alice:pw-alice,bob:pw-bob")
+    alice, bob = sign_in(client), sign_in(client, "bob", "pw-bob")
+    data = tmp_path / "data"
+    restarted = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice,bob:pw-bob"), desk.storage)
+    assert (restarted.verify(alice), restarted.verify(bob)) == ("alice", "bob")
+    changed = Agents(Settings.from_env({}, data_dir=data, agents="alice:new-password,bob:pw-bob"), desk.storage)
+    assert changed.verify(alice) is None and changed.verify(bob) == "bob"
+    removed = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice"), desk.storage)
+    assert removed.verify(bob) is None and removed.verify(alice) == "alice"
+
+
+# --- row 5: DNS rebinding --------------------------------------------------------------------------------------
+def test_an_unknown_host_header_gets_400(tmp_path):
+    client, _, _ = make(tmp_path)
+    evil = TestClient(client.app, base_url="http://evil.example")
+    r = evil.post("/api/agent/login", json={"name": "alice", "password": "pw-alice"}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 400 and "RAG_ALLOWED_HOSTS" in r.json()["error"]
+    assert evil.get("/api/agent/queue", headers={"Origin": "http://evil.example"}).status_code == 400
+    assert evil.get("/agent").status_code == 400 and evil.get("/health").status_code == 400
+    assert client.get("/health").status_code == 200  # 127.0.0.1:7860 is allowed
+
+
+def test_allowed_hosts_setting_and_default(tmp_path):
+    assert Settings.from_env({}, host="0.0.0.0").host_allow_list == "0.0.0.0,localhost,127.0.0.1,::1"
+    client, _, _ = make(tmp_path, allowed_hosts="chat.example.com")
+    shop = TestClient(client.app, base_url="https://chat.example.com")
+    assert shop.get("/health").status_code == 200 and client.get("/health").status_code == 400
+    assert [host_name(h) for h in ("[::1]:7860", "Example.COM:80", "::1", "localhost")] == ["::1", "example.com", "::1", "localhost"]
+
+
+# --- row 6: X-Forwarded-For only from trusted proxies --------------------------------------------------------------
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy():
+    trusted = networks("10.0.0.0/8, 127.0.0.1")
+    assert client_address("198.51.100.7", "1.2.3.4", trusted) == "198.51.100.7"  # not a proxy: its header is a lie
+    assert client_address("127.0.0.1", "1.2.3.4", []) == "127.0.0.1"  # no proxy configured: never believed
+    assert client_address("10.0.0.2", "1.2.3.4", trusted) == "1.2.3.4"
+    assert client_address("10.0.0.2", "6.6.6.6, 1.2.3.4, 10.0.0.3", trusted) == "1.2.3.4"  # the left part is the client's claim
+    assert client_address("10.0.0.2", "garbage", trusted) == "garbage" and client_address("10.0.0.2", None, trusted) == "10.0.0.2"
+
+
+def test_varied_forwarded_for_does_not_reset_the_chat_limit(tmp_path):
+    client, _, _ = make(tmp_path, rate_limit=3)
+    codes = [client.post("/api/chat", json={"question": "bonjour"}, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+             for i in range(4)]
+    assert codes == [200, 200, 200, 429]
