@@ -97,7 +97,7 @@ def test_a_cookie_is_dead_after_sign_out(tmp_path):
 
 
 def test_a_password_change_or_removal_ends_sessions_and_a_restart_keeps_them(tmp_path):
-    client, desk, agents = make(tmp_path, agents="alice:pw-alice,bob:pw-bob")
+    client, desk, _ = make(tmp_path, agents="alice:pw-alice,bob:pw-bob")
     alice, bob = sign_in(client), sign_in(client, "bob", "pw-bob")
     data = tmp_path / "data"
     restarted = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice,bob:pw-bob"), desk.storage)
