@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .documents import SkipFile, load
 from .errors import ConflictError, InputError, NotFoundError
 from .messages import CANCELLED, JOINED, LEFT, REASONS, TICKET, WAITING
 from .schema import Answer
 from .storage import Conversation, Message, Storage
 from .text import valid_utf8
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
 ONLINE_WINDOW = 30.0  # seconds: an agent whose console has not been seen for this long counts as offline
 DEFAULT_WAIT = 120.0  # seconds per place in the queue, until real handling times exist
@@ -232,13 +235,30 @@ class Desk:
         return self.status(cid)
 
     def save_knowledge(self, agent: str, question: str, answer: str) -> Path:
-        """Write an agent's answer as a document that ingest reads, so the bot cites it next time."""
+        """Write an agent's answer as a document that ingest reads, so the bot cites it next time.
+
+        Each save gets its own new file (never an overwrite, however many agents save at once), and an entry that
+        ingest would skip (a NUL or other control character makes it binary) is refused instead of saved unread."""
         question, answer = _check(question, "question", limit=500), _check(answer, "answer")
+        if bad := _CONTROL.search(question + answer):
+            raise InputError(f"the entry holds a control character ({bad.group()!r}); ingest would skip it: remove it and save again")
         day = time.strftime("%Y-%m-%d")
         slug = re.sub(r"[^a-z0-9]+", "-", question.lower())[:60].strip("-") or "entry"
         self.knowledge_dir.mkdir(parents=True, exist_ok=True)
-        path = self.knowledge_dir / f"{day}-{slug}-{int(time.time() * 1000) % 100000}.md"
-        path.write_text(f"# {' '.join(question.split())}\n\ndate {day} Réponse de {agent} : {answer}\n", encoding="utf-8")
+        text = f"# {' '.join(question.split())}\n\ndate {day} Réponse de {agent} : {answer}\n"
+        while True:
+            path = self.knowledge_dir / f"{day}-{slug}-{secrets.token_hex(4)}.md"
+            try:
+                with path.open("x", encoding="utf-8") as f:  # exclusive: fails rather than overwrite
+                    f.write(text)
+                break
+            except FileExistsError:
+                continue
+        try:
+            load(path, max_bytes=10**7)
+        except SkipFile as reason:
+            path.unlink(missing_ok=True)
+            raise InputError(f"the entry cannot be saved: ingest would skip it ({reason})") from None
         if self.reindex:
             self.reindex(self.knowledge_dir)
         return path

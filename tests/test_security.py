@@ -142,3 +142,30 @@ def test_varied_forwarded_for_does_not_reset_the_chat_limit(tmp_path):
     codes = [client.post("/api/chat", json={"question": "bonjour"}, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
              for i in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+# --- row 9: knowledge-base saves ------------------------------------------------------------------------------------
+def test_concurrent_saves_of_one_question_make_one_file_each(tmp_path):
+    import threading
+
+    _, desk, _ = make(tmp_path)
+    barrier, paths = threading.Barrier(12), []
+
+    def save(i):
+        barrier.wait()
+        paths.append(desk.save_knowledge("alice", "Quel est le délai ?", f"Réponse numéro {i}."))
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(12)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    files = sorted(desk.knowledge_dir.glob("*.md"))
+    assert len(set(paths)) == 12 and len(files) == 12
+    assert sorted(f"Réponse numéro {i}." in f.read_text() for f in files for i in range(12)).count(True) == 12
+
+
+def test_a_save_that_ingest_would_skip_is_refused(tmp_path):
+    client, desk, _ = make(tmp_path)
+    sign_in(client)
+    r = client.post("/api/agent/knowledge", json={"question": "Quel est le délai ?", "answer": "Dix jours\x00."})
+    assert r.status_code == 422 and "ingest would skip" in r.json()["error"]
+    assert not list(desk.knowledge_dir.glob("*"))
