@@ -27,6 +27,10 @@ class ChatRequest(BaseModel):
     question: str = Field(description="The user's message; over RAG_MAX_QUESTION_CHARS it is truncated, with a notice")
     conversation_id: str | None = Field(None, max_length=64, description="Omit to start a new conversation")
     lang: Literal["fr", "en"] | None = None
+    client_message_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Idempotency key, unique per message in a conversation (a UUID): a retried POST with the same key is "
+                    "answered from what was stored, and stores nothing twice")
 
 
 class NewConversation(BaseModel):
@@ -48,6 +52,10 @@ class FeedbackRequest(BaseModel):
 class TicketRequest(BaseModel):
     contact: str = Field(min_length=1, max_length=200, description="An e-mail address or phone number")
     message: str = Field(min_length=1, max_length=4000)
+    client_message_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Idempotency key, unique per message in a conversation (a UUID): a retried POST with the same key is "
+                    "answered from what was stored, and stores nothing twice")
 
 
 class Login(BaseModel):
@@ -57,6 +65,10 @@ class Login(BaseModel):
 
 class Reply(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
+    client_message_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Idempotency key, unique per message in a conversation (a UUID): a retried POST with the same key is "
+                    "answered from what was stored, and stores nothing twice")
 
 
 class Presence(BaseModel):
@@ -123,7 +135,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     def chat(body: ChatRequest) -> dict:
         """Ask a question: the answer with its citations, confidence and handoff state."""
         cid = conversation_for(body)
-        return turn_payload(cid, desk.ask(cid, body.question))
+        return turn_payload(cid, desk.ask(cid, body.question, body.client_message_id))
 
     @app.post("/api/chat/stream", tags=["public"], responses=ERRORS)
     def chat_stream(body: ChatRequest) -> StreamingResponse:
@@ -133,7 +145,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         def events():
             yield _sse("start", {"conversation_id": cid})
             try:
-                for item in desk.say(cid, body.question):
+                for item in desk.say(cid, body.question, body.client_message_id):
                     yield _sse("answer", turn_payload(cid, item)) if isinstance(item, Turn) else _sse("token", {"text": item})
             except RelaisError as exc:
                 yield _sse("error", {"error": str(exc)})
@@ -167,7 +179,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     @app.post("/api/conversations/{cid}/ticket", tags=["public"], responses=ERRORS)
     def ticket(cid: str, body: TicketRequest) -> dict:
         """No person available: leave a message and a contact."""
-        return {"status": desk.leave_ticket(cid, body.contact, body.message).public()}
+        return {"status": desk.leave_ticket(cid, body.contact, body.message, body.client_message_id).public()}
 
     # --- agent console API (signed-in agents, same origin only) ---------------------------------------
     def agent(request: Request) -> str:
@@ -229,7 +241,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
 
     @app.post("/api/agent/conversations/{cid}/reply", tags=["agent"], responses=ERRORS)
     def reply(cid: str, body: Reply, name: str = Depends(agent)) -> dict:
-        return {"message_id": desk.reply(cid, name, body.text)}
+        return {"message_id": desk.reply(cid, name, body.text, body.client_message_id)}
 
     @app.post("/api/agent/conversations/{cid}/close", tags=["agent"], responses=ERRORS)
     def close(cid: str, name: str = Depends(agent)) -> dict:

@@ -212,3 +212,42 @@ def test_the_real_e5_tokenizer_bounds_a_long_question():
     e5 = E5Embeddings()
     cut = e5.fit("é" * 2000, query=True)
     assert e5.model.token_count(cut, True) <= 512 < e5.model.token_count(cut + "é", True)
+
+
+# --- row 11: retries and cut streams ------------------------------------------------------------------------------------
+def test_a_retried_post_is_answered_from_storage_not_stored_twice(tmp_path):
+    client, desk, _ = make(tmp_path)
+    cid = client.post("/api/conversations", json={}).json()["conversation_id"]
+    body = {"question": "Combien de conversations ?", "conversation_id": cid, "client_message_id": "7d0c-retry"}
+    first, again = client.post("/api/chat", json=body).json(), client.post("/api/chat", json=body).json()
+    assert again["message_id"] == first["message_id"] and again["answer"]["text"] == first["answer"]["text"]
+    with client.stream("POST", "/api/chat/stream", json=body) as r:  # the same retry over the stream
+        events = r.read().decode()
+    assert "event: token" not in events and f'"message_id": {first["message_id"]}' in events
+    assert [m.role for m in desk.messages(cid)] == ["user", "bot"] and desk.pipeline.asked == ["Combien de conversations ?"]
+    client.post("/api/chat", json={**body, "client_message_id": "another"})  # a new key is a new message
+    assert [m.role for m in desk.messages(cid)] == ["user", "bot", "user", "bot"]
+
+
+def test_retried_tickets_and_agent_replies_are_stored_once(tmp_path):
+    client, desk, _ = make(tmp_path)
+    cid = desk.start()
+    desk.request_human(cid)
+    ticket = {"contact": "me@example.com", "message": "Rappelez-moi", "client_message_id": "t-1"}
+    assert [client.post(f"/api/conversations/{cid}/ticket", json=ticket).status_code for _ in range(2)] == [200, 200]
+    assert len(desk.storage.tickets()) == 1
+    sign_in(client)
+    desk.claim(cid, "alice")
+    ids = [client.post(f"/api/agent/conversations/{cid}/reply", json={"text": "Bonjour", "client_message_id": "r-1"}).json()
+           for _ in range(2)]
+    assert ids[0] == ids[1] and [m.role for m in desk.messages(cid)].count("agent") == 1
+
+
+def test_an_answer_is_stored_when_the_stream_is_cut(tmp_path):
+    _, desk, _ = make(tmp_path)
+    cid = desk.start()
+    stream = desk.say(cid, "Combien de conversations ?")
+    assert next(stream) == "Le chatbot gérait "  # the reader gets one piece, then goes away
+    stream.close()
+    bot = [m for m in desk.messages(cid) if m.role == "bot"]
+    assert len(bot) == 1 and bot[0].text == "Le chatbot gérait 2,3 millions de conversations. [1]"
