@@ -56,8 +56,7 @@ def test_blank_question_asks_for_a_question(e5_pipeline):
 
 def test_very_long_question_is_truncated_with_a_notice(e5_pipeline):
     a = e5_pipeline.ask("Combien de conversations le chatbot gérait-il par mois ? " + "bla " * 25_000)
-    assert a.notice and "2000" in a.notice
-    assert a.timings["total_ms"] < 2000
+    assert a.notice and "2000" in a.notice  # how fast it is belongs to bench/, never to a test's assertion
 
 
 def test_control_characters_and_html_are_harmless(e5_pipeline):
