@@ -69,6 +69,8 @@ def ingest(
     if reset:
         store.reset()
     store.open(create=True)
+    if reset or store.count() == 0:  # readers would find nothing until the end: they say the index is being built
+        store.mark_building()
 
     files, report.skipped = discover(paths)
     docs = []

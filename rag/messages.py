@@ -20,6 +20,11 @@ TRUNCATED = {
     "fr": "Votre message était trop long : seuls ses {n} premiers caractères ont été lus.",
     "en": "Your message was too long: only its first {n} characters were read.",
 }
+BUILDING = {
+    "fr": "L'index des documents est en cours de construction : je ne peux pas encore répondre. Réessayez dans quelques "
+          "minutes, ou demandez un conseiller.",
+    "en": "The document index is being built: I cannot answer yet. Try again in a few minutes, or ask for a person.",
+}
 LEAD_IN = {
     "fr": "",
     "en": "The documents (in French) say: ",

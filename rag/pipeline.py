@@ -11,8 +11,8 @@ from . import intents
 from .answer import ExtractiveAnswerer, abstention
 from .conversation import standalone_question
 from .embeddings import make_embeddings
-from .errors import ConfigError
-from .messages import EMPTY, HANDOFF, SENSITIVE, TRUNCATED
+from .errors import ConfigError, IndexBuildingError
+from .messages import BUILDING, EMPTY, HANDOFF, SENSITIVE, TRUNCATED
 from .retrieval import MODES, Retriever
 from .schema import Answer, Hit
 from .settings import Settings
@@ -105,7 +105,11 @@ class Pipeline:
             return
         plain = _TAG.sub(" ", text)
         query = standalone_question(plain, history)
-        hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings, need_vector=True)
+        try:
+            hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings, need_vector=True)
+        except IndexBuildingError:  # an empty index being filled: say so, rather than "not found"
+            yield dataclasses.replace(abstention(lang), text=BUILDING["fr" if lang == "fr" else "en"], notice=notice)
+            return
         t = time.perf_counter()
         answer = None
         if hits and vector is not None:
