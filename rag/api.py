@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
+from queue import Queue
 from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -20,7 +22,7 @@ from .handoff import Desk, Turn, answer_dict
 from .messages import REASONS
 
 STATIC = Path(__file__).parent / "static"
-Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback"]
+Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback", "suspicious"]
 
 
 class ChatRequest(BaseModel):
@@ -142,13 +144,26 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         """Server-sent events: `start` {conversation_id}, `token` {text} as produced, then `answer` (as /api/chat)."""
         cid = conversation_for(body)
 
-        def events():
-            yield _sse("start", {"conversation_id": cid})
+        pieces: Queue = Queue()
+
+        def answer():  # in its own thread: a client that goes away mid-stream does not stop the answer being stored
             try:
                 for item in desk.say(cid, body.question, body.client_message_id):
-                    yield _sse("answer", turn_payload(cid, item)) if isinstance(item, Turn) else _sse("token", {"text": item})
+                    pieces.put(item)
             except RelaisError as exc:
-                yield _sse("error", {"error": str(exc)})
+                pieces.put(exc)
+            finally:
+                pieces.put(None)
+
+        threading.Thread(target=answer, daemon=True, name=f"answer-{cid[:8]}").start()
+
+        def events():
+            yield _sse("start", {"conversation_id": cid})
+            while (item := pieces.get()) is not None:
+                if isinstance(item, RelaisError):
+                    yield _sse("error", {"error": str(item)})
+                else:
+                    yield _sse("answer", turn_payload(cid, item)) if isinstance(item, Turn) else _sse("token", {"text": item})
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

@@ -131,8 +131,8 @@ class Desk:
         elif conv.disliked:
             offer = "negative_feedback"
         self.storage.update(cid, abstentions=abstentions, disliked=0, offer=offer, lang=_lang(answer.language))
-        if answer.handoff == "requested":
-            self.request_human(cid, "requested")
+        if answer.handoff in ("requested", "suspicious"):  # suspicious: a hostile passage is the best match
+            self.request_human(cid, answer.handoff)
         return Turn(uid, bid, answer, self.status(cid))
 
     def _replay(self, prior: Message, wait: float = 30.0) -> Turn:
@@ -341,7 +341,14 @@ class Desk:
             "thumbs_up_rate": round(votes["up"] / rated, 3) if rated else None,
             "tickets": count("SELECT COUNT(*) FROM tickets"),
             "agents_online": self.agents_online(),
+            "suspicious_sentences": self.suspicious(),
         }
+
+    def suspicious(self, limit: int = 50) -> dict[str, str]:
+        """Document sentences flagged at ingest (instructions to an assistant, requests for secrets), for review."""
+        store = getattr(self.pipeline, "store", None)
+        rows = store.suspicious(limit) if store is not None else []
+        return {f"{r['source']}: «{r['sentence'][:160]}»": r["reason"] for r in rows}
 
 
 def display_text(answer: Answer) -> str:

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 
-from . import intents
+from . import injection, intents
 from .answer import ExtractiveAnswerer, abstention
 from .conversation import standalone_question
 from .embeddings import make_embeddings
@@ -132,7 +132,8 @@ class Pipeline:
         yield dataclasses.replace(answer, notice=notices, timings=timings)
 
     def _extract(self, question: str, query: str, vector: list[float], hits: list[Hit], lang: str) -> Answer:
-        return self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence)
+        # injection.screen: a hostile document sentence (flagged like at ingest) is never quoted as an answer
+        return injection.screen(self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence))
 
 
 def _pieces(text: str, words: int = 4) -> Iterator[str]:

@@ -165,6 +165,14 @@ class Store:
             offset += _PAGE
         return {path: tuple(map(list, zip(*sorted(rows)))) for path, rows in by_path.items()}
 
+    def suspicious(self, limit: int = 50) -> list[dict]:
+        """Sentences ingest flagged as hostile (rag/injection.py): source, sentence and reason."""
+        from .injection import REASONS
+
+        got = self.sentences._collection.get(where={"suspicious": {"$in": list(REASONS)}}, include=["documents", "metadatas"],
+                                             limit=limit)
+        return [{"source": m["source"], "sentence": d, "reason": m["suspicious"]} for d, m in zip(got["documents"], got["metadatas"])]
+
     def sentences_by_id(self, ids: list[str]) -> list[dict]:
         """Stored sentences with their vectors, by id (a primary-key lookup, fast at any corpus size)."""
         if not ids:
