@@ -179,9 +179,9 @@ def test_restart_in_the_middle_of_a_handoff_loses_nothing(app):
 
 
 def test_rate_limit_answers_429_with_a_retry_time(tmp_path):
-    from .conftest import SEEDS
-
     from gradio_client import Client
+
+    from .conftest import SEEDS
 
     live = LiveApp(tmp_path / "data", SEEDS, RAG_RATE_LIMIT="3").start()
     try:
