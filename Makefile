@@ -28,7 +28,7 @@ run: ingest
 	$(PY) app.py
 
 test: setup browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "slow or not slow"  # overrides pyproject's default `-m 'not slow'`: quick and slow tests
 	$(PY) eval/run.py --cases eval/cases/seeds.jsonl --config hybrid --gate eval/baseline.json
 
 eval: setup

@@ -4,6 +4,7 @@ The page is a thin shell: the Desk (rag/handoff.py) owns conversations, rag/chat
 """
 
 
+import math
 import os
 import sys
 import threading
@@ -22,7 +23,8 @@ EXAMPLES = [
 POLL_SECONDS = 1.5
 
 
-def build_app(desk: Desk):
+def build_app(desk: Desk, limit=None):
+    """The chat page; `limit(request)` gives the seconds a client must wait (0: go ahead), shared with the API."""
     import gradio as gr
 
     def status_of(cid: str) -> Status | None:
@@ -50,7 +52,9 @@ def build_app(desk: Desk):
         """The browser's conversation, or a new one."""
         return cid if status_of(cid) else desk.start(lang)
 
-    def submit(message: str, cid: str, lang: str):
+    def submit(message: str, cid: str, lang: str, request: gr.Request):
+        if limit and (wait := limit(request)):
+            raise gr.Error(f"too many requests: retry in {math.ceil(wait)} s / trop de demandes : réessayez dans {math.ceil(wait)} s")
         cid = current(cid, lang)
         chat, ids, last, *_ = view(cid, lang)
         chat = chat + [{"role": "user", "content": text_html(message)}, {"role": "assistant", "content": ""}]
@@ -160,9 +164,11 @@ def create_app(settings: Settings):
 
     from rag.api import build_api
     from rag.auth import Agents
+    from rag.guards import RateLimiter, client_address, networks
     from rag.indexing import ingest
 
-    agents = Agents(settings)  # refuses a non-loopback bind without agent passwords, before anything is loaded
+    storage = Storage(settings.database_path)
+    agents = Agents(settings, storage)  # refuses a non-loopback bind without agent passwords, before anything is loaded
     pipeline = Pipeline.from_settings(settings)
     try:
         pipeline.warm_up()
@@ -176,15 +182,21 @@ def create_app(settings: Settings):
         with lock:
             return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False)
 
-    desk = Desk(pipeline, Storage(settings.database_path), settings.knowledge_path, reindex)
+    desk = Desk(pipeline, storage, settings.knowledge_path, reindex)
 
     def health() -> dict:
         return {"chunks": pipeline.store.count(), "waiting": desk.waiting()}
 
-    api = build_api(desk, agents, settings.allowed_origins, settings.rate_limit, health)
+    limiter, trusted = RateLimiter(settings.rate_limit), networks(settings.trusted_proxies)
+
+    def limit(request) -> float:  # one budget per client for the API, the widget and the chat page
+        peer = request.client.host if request.client else "?"
+        return limiter.retry_after(client_address(peer, request.headers.get("x-forwarded-for"), trusted))
+
+    api = build_api(desk, agents, settings.allowed_origins, limiter, health, settings.host_allow_list, settings.trusted_proxies)
     if agents.is_default:
         print("agent console: /agent, sign in as agent / relais (set RAG_AGENTS to change it)", file=sys.stderr)
-    return gr.mount_gradio_app(api, build_app(desk), path="/")
+    return gr.mount_gradio_app(api, build_app(desk, limit), path="/")
 
 
 def main() -> int:
@@ -198,7 +210,9 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"Relais on http://{settings.host}:{settings.port}  (agents: /agent, API: /docs)", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local client; rag/guards.py reads it,
+    # from RAG_TRUSTED_PROXIES only
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
     return 0
 
 

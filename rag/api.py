@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import threading
 from pathlib import Path
+from queue import Queue
 from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -14,18 +17,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import COOKIE, SESSION_SECONDS, Agents
 from .errors import ConflictError, InputError, NotFoundError, RelaisError
-from .guards import Guards
+from .guards import Guards, LoginLimiter, RateLimiter, client_address, networks
 from .handoff import Desk, Turn, answer_dict
 from .messages import REASONS
 
 STATIC = Path(__file__).parent / "static"
-Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback"]
+Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback", "suspicious"]
 
 
 class ChatRequest(BaseModel):
     question: str = Field(description="The user's message; over RAG_MAX_QUESTION_CHARS it is truncated, with a notice")
     conversation_id: str | None = Field(None, max_length=64, description="Omit to start a new conversation")
     lang: Literal["fr", "en"] | None = None
+    client_message_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Idempotency key, unique per message in a conversation (a UUID): a retried POST with the same key is "
+                    "answered from what was stored, and stores nothing twice")
 
 
 class NewConversation(BaseModel):
@@ -47,6 +54,10 @@ class FeedbackRequest(BaseModel):
 class TicketRequest(BaseModel):
     contact: str = Field(min_length=1, max_length=200, description="An e-mail address or phone number")
     message: str = Field(min_length=1, max_length=4000)
+    client_message_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Idempotency key, unique per message in a conversation (a UUID): a retried POST with the same key is "
+                    "answered from what was stored, and stores nothing twice")
 
 
 class Login(BaseModel):
@@ -56,6 +67,10 @@ class Login(BaseModel):
 
 class Reply(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
+    client_message_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="Idempotency key, unique per message in a conversation (a UUID): a retried POST with the same key is "
+                    "answered from what was stored, and stores nothing twice")
 
 
 class Presence(BaseModel):
@@ -89,7 +104,11 @@ def turn_payload(cid: str, turn: Turn) -> dict:
     }
 
 
-def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int = 30, health=None) -> FastAPI:
+def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int | RateLimiter = 30, health=None,
+              allowed_hosts: str = "127.0.0.1,localhost,::1", trusted_proxies: str = "") -> FastAPI:
+    """The API behind its guards; pass the app's RateLimiter to share one chat limit with the chat page."""
+    trusted = networks(trusted_proxies)
+    logins = LoginLimiter()
     app = FastAPI(title="Relais", version="0.1.0", description="Cited answers from your documents, and a person one click away.")
 
     @app.exception_handler(RelaisError)
@@ -118,20 +137,33 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     def chat(body: ChatRequest) -> dict:
         """Ask a question: the answer with its citations, confidence and handoff state."""
         cid = conversation_for(body)
-        return turn_payload(cid, desk.ask(cid, body.question))
+        return turn_payload(cid, desk.ask(cid, body.question, body.client_message_id))
 
     @app.post("/api/chat/stream", tags=["public"], responses=ERRORS)
     def chat_stream(body: ChatRequest) -> StreamingResponse:
         """Server-sent events: `start` {conversation_id}, `token` {text} as produced, then `answer` (as /api/chat)."""
         cid = conversation_for(body)
 
+        pieces: Queue = Queue()
+
+        def answer():  # in its own thread: a client that goes away mid-stream does not stop the answer being stored
+            try:
+                for item in desk.say(cid, body.question, body.client_message_id):
+                    pieces.put(item)
+            except RelaisError as exc:
+                pieces.put(exc)
+            finally:
+                pieces.put(None)
+
+        threading.Thread(target=answer, daemon=True, name=f"answer-{cid[:8]}").start()
+
         def events():
             yield _sse("start", {"conversation_id": cid})
-            try:
-                for item in desk.say(cid, body.question):
+            while (item := pieces.get()) is not None:
+                if isinstance(item, RelaisError):
+                    yield _sse("error", {"error": str(item)})
+                else:
                     yield _sse("answer", turn_payload(cid, item)) if isinstance(item, Turn) else _sse("token", {"text": item})
-            except RelaisError as exc:
-                yield _sse("error", {"error": str(exc)})
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -162,7 +194,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     @app.post("/api/conversations/{cid}/ticket", tags=["public"], responses=ERRORS)
     def ticket(cid: str, body: TicketRequest) -> dict:
         """No person available: leave a message and a contact."""
-        return {"status": desk.leave_ticket(cid, body.contact, body.message).public()}
+        return {"status": desk.leave_ticket(cid, body.contact, body.message, body.client_message_id).public()}
 
     # --- agent console API (signed-in agents, same origin only) ---------------------------------------
     def agent(request: Request) -> str:
@@ -171,10 +203,17 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
             raise HTTPException(401, "sign in at /agent first")
         return name
 
-    @app.post("/api/agent/login", tags=["agent"])
-    def login(body: Login) -> JSONResponse:
+    @app.post("/api/agent/login", tags=["agent"], responses={429: {"model": ApiError}})
+    def login(body: Login, request: Request) -> JSONResponse:
+        client = client_address(request.client.host if request.client else "?", request.headers.get("x-forwarded-for"), trusted)
+        if wait := logins.retry_after(client, body.name):
+            seconds = math.ceil(wait)
+            return JSONResponse({"error": f"too many failed sign-ins: retry in {seconds} s", "retry_after": seconds},
+                                status_code=429, headers={"Retry-After": str(seconds)})
         if not agents.check(body.name, body.password):
+            logins.failed(client, body.name)
             return JSONResponse({"error": "wrong name or password"}, status_code=401)
+        logins.succeeded(client, body.name)
         desk.heartbeat(body.name, online=True)
         response = JSONResponse({"name": body.name})
         response.set_cookie(COOKIE, agents.token(body.name), max_age=SESSION_SECONDS, httponly=True, samesite="strict")
@@ -184,6 +223,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     def logout(request: Request) -> JSONResponse:
         if name := agents.verify(request.cookies.get(COOKIE)):
             desk.heartbeat(name, online=False)
+        agents.revoke(request.cookies.get(COOKIE))  # the cookie is worthless from now on, even if a copy was kept
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE)
         return response
@@ -216,7 +256,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
 
     @app.post("/api/agent/conversations/{cid}/reply", tags=["agent"], responses=ERRORS)
     def reply(cid: str, body: Reply, name: str = Depends(agent)) -> dict:
-        return {"message_id": desk.reply(cid, name, body.text)}
+        return {"message_id": desk.reply(cid, name, body.text, body.client_message_id)}
 
     @app.post("/api/agent/conversations/{cid}/close", tags=["agent"], responses=ERRORS)
     def close(cid: str, name: str = Depends(agent)) -> dict:
@@ -245,7 +285,8 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         return FileResponse(STATIC / "widget.js", media_type="text/javascript",
                             headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
-    app.add_middleware(Guards, allowed_origins=allowed_origins, rate_limit=rate_limit)
+    app.add_middleware(Guards, allowed_origins=allowed_origins, rate_limit=rate_limit, allowed_hosts=allowed_hosts,
+                       trusted_proxies=trusted_proxies)
     return app
 
 

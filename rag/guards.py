@@ -1,7 +1,12 @@
-"""HTTP guards in front of the API: allowed origins, request size, per-client rate limit. Plain ASGI middleware."""
+"""HTTP guards in front of the whole app: allowed hosts, allowed origins, request size, per-client rate limits.
+
+Plain ASGI middleware, plus the pieces the chat page and the sign-in reuse: one RateLimiter for every path that
+reaches the answerer, the client's address (X-Forwarded-For only from RAG_TRUSTED_PROXIES), the sign-in limiter.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import threading
@@ -11,6 +16,9 @@ from collections import defaultdict, deque
 PUBLIC_PREFIXES = ("/api/chat", "/api/conversations", "/health")
 AGENT_PREFIXES = ("/api/agent", "/api/metrics")
 MAX_BODY = 256 * 1024  # bytes: a 100 kB question fits; anything bigger is refused before it is read
+LOGIN_PER_CLIENT = 10  # failed sign-ins per minute from one client
+LOGIN_PER_ACCOUNT = 30  # failed sign-ins per minute on one name, from every client together
+KNOWN_CLIENT_SECONDS = 12 * 3600  # a client that signed in as an agent is not locked out of that account by others
 
 
 async def send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -28,8 +36,8 @@ class RateLimiter:
         self.hits: dict[str, deque] = defaultdict(deque)
         self.lock = threading.Lock()
 
-    def retry_after(self, client: str, now: float | None = None) -> float:
-        """0 when the request may go ahead (and is counted), else seconds to wait."""
+    def retry_after(self, client: str, now: float | None = None, count: bool = True) -> float:
+        """0 when the request may go ahead (and is counted, unless `count` is false), else seconds to wait."""
         if self.per_minute <= 0:
             return 0.0
         now = time.monotonic() if now is None else now
@@ -41,21 +49,95 @@ class RateLimiter:
                 window.popleft()
             if len(window) >= self.per_minute:
                 return max(0.1, 60 - (now - window[0]))
-            window.append(now)
+            if count:
+                window.append(now)
             return 0.0
 
 
+class LoginLimiter:
+    """Failed sign-ins, limited per client and per account name. The account limit lasts at most a minute after the
+    last failures and spares clients that signed in to that account before, so an attacker cannot lock a real agent out."""
+
+    def __init__(self, per_client: int = LOGIN_PER_CLIENT, per_account: int = LOGIN_PER_ACCOUNT) -> None:
+        self.clients = RateLimiter(per_client)
+        self.accounts = RateLimiter(per_account)
+        self.known: dict[tuple[str, str], float] = {}
+        self.lock = threading.Lock()
+
+    def retry_after(self, client: str, name: str) -> float:
+        """0 when this attempt may be checked, else seconds to wait."""
+        wait = self.clients.retry_after(client, count=False)
+        with self.lock:
+            known = time.monotonic() - self.known.get((client, name), -KNOWN_CLIENT_SECONDS) < KNOWN_CLIENT_SECONDS
+        return wait or (0.0 if known else self.accounts.retry_after(name, count=False))
+
+    def failed(self, client: str, name: str) -> None:
+        self.clients.retry_after(client)
+        self.accounts.retry_after(name)
+
+    def succeeded(self, client: str, name: str) -> None:
+        with self.lock:
+            if len(self.known) > 10_000:
+                self.known.clear()
+            self.known[(client, name)] = time.monotonic()
+
+
+def networks(spec: str) -> list:
+    """RAG_TRUSTED_PROXIES as networks: addresses or CIDR ranges, comma-separated."""
+    return [ipaddress.ip_network(p.strip(), strict=False) for p in spec.split(",") if p.strip()]
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted: list) -> str:
+    """The client a request comes from: the connection's address, unless it is a trusted proxy; then the nearest
+    X-Forwarded-For address that is not itself a trusted proxy (the ones further left are the client's own claim)."""
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not forwarded_for or not is_trusted(peer):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if not is_trusted(hop):
+            return hop
+    return peer
+
+
+def host_name(host_header: str) -> str:
+    """The name in a Host header, without the port: `[::1]:7860` -> `::1`, `Example.com:80` -> `example.com`."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 class Guards:
-    def __init__(self, app, allowed_origins: str, rate_limit: int) -> None:
+    def __init__(self, app, allowed_origins: str, rate_limit: int | RateLimiter, allowed_hosts: str = "127.0.0.1,localhost,::1",
+                 trusted_proxies: str = "") -> None:
         self.app = app
         self.allowed = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
-        self.limiter = RateLimiter(rate_limit)
+        self.hosts = {host_name(h) for h in allowed_hosts.split(",") if h.strip()}
+        self.trusted = networks(trusted_proxies)
+        self.limiter = rate_limit if isinstance(rate_limit, RateLimiter) else RateLimiter(rate_limit)
+
+    def client(self, scope) -> str:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        return client_address((scope.get("client") or ("?", 0))[0], headers.get("x-forwarded-for"), self.trusted)
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if "*" not in self.hosts and host_name(headers.get("host", "")) not in self.hosts:  # DNS rebinding
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1008})
+            return await send_json(send, 400, {"error": "unknown Host header: add the name clients use to RAG_ALLOWED_HOSTS"})
         path = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(PUBLIC_PREFIXES + AGENT_PREFIXES):
             return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin", "").rstrip("/")
         own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
         cross = bool(origin) and origin != own
@@ -71,8 +153,7 @@ class Guards:
         if length and (not length.isdigit() or int(length) > MAX_BODY):
             return await send_json(send, 413, {"error": f"request body over {MAX_BODY // 1024} kB: send a shorter message"}, cors)
         if scope["method"] == "POST" and path.startswith(PUBLIC_PREFIXES):
-            client = (scope.get("client") or ("?", 0))[0]
-            wait = self.limiter.retry_after(client)
+            wait = self.limiter.retry_after(self.client(scope))
             if wait:
                 seconds = math.ceil(wait)
                 return await send_json(send, 429, {"error": f"too many requests: retry in {seconds} s", "retry_after": seconds},

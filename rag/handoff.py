@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .documents import SkipFile, load
 from .errors import ConflictError, InputError, NotFoundError
 from .messages import CANCELLED, JOINED, LEFT, REASONS, TICKET, WAITING
-from .schema import Answer
-from .storage import Conversation, Message, Storage
+from .schema import Answer, Citation
+from .storage import Conversation, DuplicateMessage, Message, Storage
 from .text import valid_utf8
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
 ONLINE_WINDOW = 30.0  # seconds: an agent whose console has not been seen for this long counts as offline
 DEFAULT_WAIT = 120.0  # seconds per place in the queue, until real handling times exist
@@ -67,29 +70,57 @@ class Desk:
             raise NotFoundError("unknown conversation: start a new one (omit the conversation id)")
         return conv
 
-    def say(self, cid: str, text: str) -> Iterator[str | Turn]:
-        """Stream the bot's answer pieces, then the Turn; while a person owns the conversation, the bot is silent."""
+    def say(self, cid: str, text: str, client_id: str | None = None) -> Iterator[str | Turn]:
+        """Stream the bot's answer pieces, then the Turn; while a person owns the conversation, the bot is silent.
+
+        `client_id` is the sender's idempotency key: a retry with a key already stored gets the stored Turn back
+        and stores nothing. The answer is stored even when the reader stops listening half-way (a cut stream)."""
         conv = self.conversation(cid)
         text = valid_utf8(text or "")
+        if client_id and (prior := self.storage.message_by_client_id(cid, client_id)):
+            yield self._replay(prior)
+            return
         if conv.state != "bot":
             _check(text, "message")
-            mid = self.storage.add_message(cid, "user", text)
+            try:
+                mid = self.storage.add_message(cid, "user", text, client_id=client_id)
+            except DuplicateMessage:
+                yield self._replay(self.storage.message_by_client_id(cid, client_id))
+                return
             yield Turn(mid, None, None, self.status(cid))
             return
         history = [
             {"role": "user" if m.role == "user" else "assistant", "content": m.text}
             for m in self.storage.messages(cid)[-8:] if m.role in ("user", "bot")
         ]
-        uid = self.storage.add_message(cid, "user", text) if text.strip() else None  # kept before answering
+        uid = None
+        if text.strip():  # kept before answering
+            try:
+                uid = self.storage.add_message(cid, "user", text, client_id=client_id)
+            except DuplicateMessage:  # the same retry, twice at once: the first one answers
+                yield self._replay(self.storage.message_by_client_id(cid, client_id))
+                return
         answer = None
-        for item in self.pipeline.stream(text, history):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                yield item
+        pieces = self.pipeline.stream(text, history)
+        try:
+            for item in pieces:
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield item
+        except GeneratorExit:  # the reader left mid-answer: finish it (without streaming) and keep it
+            if uid is not None:
+                answer = next((item for item in pieces if isinstance(item, Answer)), answer)
+                self._keep(conv, uid, answer)
+            raise
         if uid is None:  # the bot asked for a question; nothing to keep
             yield Turn(None, None, answer, self.status(cid))
             return
+        yield self._keep(conv, uid, answer)
+
+    def _keep(self, conv: Conversation, uid: int, answer: Answer) -> Turn:
+        """Store the bot's answer to message `uid` and what it implies (offers, a requested handoff)."""
+        cid = conv.id
         bid = self.storage.add_message(cid, "bot", display_text(answer), answer=answer_dict(answer))
         abstentions = conv.abstentions + 1 if answer.abstained and answer.handoff != "requested" else 0
         offer = None
@@ -100,12 +131,22 @@ class Desk:
         elif conv.disliked:
             offer = "negative_feedback"
         self.storage.update(cid, abstentions=abstentions, disliked=0, offer=offer, lang=_lang(answer.language))
-        if answer.handoff == "requested":
-            self.request_human(cid, "requested")
-        yield Turn(uid, bid, answer, self.status(cid))
+        if answer.handoff in ("requested", "suspicious"):  # suspicious: a hostile passage is the best match
+            self.request_human(cid, answer.handoff)
+        return Turn(uid, bid, answer, self.status(cid))
 
-    def ask(self, cid: str, text: str) -> Turn:
-        return [item for item in self.say(cid, text) if isinstance(item, Turn)][-1]
+    def _replay(self, prior: Message, wait: float = 30.0) -> Turn:
+        """The Turn a retried message already led to; waits (bounded) while the first request is still answering."""
+        deadline = time.monotonic() + wait
+        reply = self.storage.reply_to(prior)
+        while reply is None and self.conversation(prior.conversation_id).state == "bot" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            reply = self.storage.reply_to(prior)
+        answer = answer_from_dict(reply.answer) if reply and reply.answer else None
+        return Turn(prior.id, reply.id if reply else None, answer, self.status(prior.conversation_id))
+
+    def ask(self, cid: str, text: str, client_id: str | None = None) -> Turn:
+        return [item for item in self.say(cid, text, client_id) if isinstance(item, Turn)][-1]
 
     def request_human(self, cid: str, reason: str | None = None) -> Status:
         """Put the conversation in the queue (idempotent): the reason is the bot's offer, or an explicit request."""
@@ -135,14 +176,19 @@ class Desk:
                 self.storage.add_message(cid, "system", CANCELLED[conv.lang], db=db)
         return self.status(cid)
 
-    def leave_ticket(self, cid: str, contact: str, message: str) -> Status:
-        """With no person available, the user leaves a message and a contact: nothing is lost."""
+    def leave_ticket(self, cid: str, contact: str, message: str, client_id: str | None = None) -> Status:
+        """With no person available, the user leaves a message and a contact: nothing is lost (nor stored twice)."""
         conv = self.conversation(cid)
         contact = _check(contact, "contact", limit=200)
         message = _check(message, "message")
-        self.storage.add_ticket(cid, contact, message)
-        self.storage.add_message(cid, "user", message)
-        self.storage.add_message(cid, "system", TICKET[conv.lang].format(contact=contact))
+        with self.storage.tx() as db:
+            try:
+                self.storage.add_message(cid, "user", message, db=db, client_id=client_id)
+            except DuplicateMessage:  # a retry: the ticket is already there
+                pass
+            else:
+                self.storage.add_ticket(cid, contact, message, db=db)
+                self.storage.add_message(cid, "system", TICKET[conv.lang].format(contact=contact), db=db)
         return self.status(cid)
 
     def feedback(self, cid: str, message_id: int, value: int) -> None:
@@ -213,11 +259,13 @@ class Desk:
                 self.storage.add_message(cid, "system", JOINED[lang].format(agent=agent), db=db)
         return won
 
-    def reply(self, cid: str, agent: str, text: str) -> int:
+    def reply(self, cid: str, agent: str, text: str, client_id: str | None = None) -> int:
         text = _check(text, "reply")
         self._owned(cid, agent)
+        if client_id and (prior := self.storage.message_by_client_id(cid, client_id)):
+            return prior.id
         with self.storage.tx() as db:
-            mid = self.storage.add_message(cid, "agent", text, author=agent, db=db)
+            mid = self.storage.add_message(cid, "agent", text, author=agent, db=db, client_id=client_id)
             db.execute("UPDATE handoffs SET first_reply = ? WHERE conversation_id = ? AND outcome = 'claimed' AND first_reply IS NULL",
                        (time.time(), cid))
         return mid
@@ -232,13 +280,30 @@ class Desk:
         return self.status(cid)
 
     def save_knowledge(self, agent: str, question: str, answer: str) -> Path:
-        """Write an agent's answer as a document that ingest reads, so the bot cites it next time."""
+        """Write an agent's answer as a document that ingest reads, so the bot cites it next time.
+
+        Each save gets its own new file (never an overwrite, however many agents save at once), and an entry that
+        ingest would skip (a NUL or other control character makes it binary) is refused instead of saved unread."""
         question, answer = _check(question, "question", limit=500), _check(answer, "answer")
+        if bad := _CONTROL.search(question + answer):
+            raise InputError(f"the entry holds a control character ({bad.group()!r}); ingest would skip it: remove it and save again")
         day = time.strftime("%Y-%m-%d")
         slug = re.sub(r"[^a-z0-9]+", "-", question.lower())[:60].strip("-") or "entry"
         self.knowledge_dir.mkdir(parents=True, exist_ok=True)
-        path = self.knowledge_dir / f"{day}-{slug}-{int(time.time() * 1000) % 100000}.md"
-        path.write_text(f"# {' '.join(question.split())}\n\ndate {day} Réponse de {agent} : {answer}\n", encoding="utf-8")
+        text = f"# {' '.join(question.split())}\n\ndate {day} Réponse de {agent} : {answer}\n"
+        while True:
+            path = self.knowledge_dir / f"{day}-{slug}-{secrets.token_hex(4)}.md"
+            try:
+                with path.open("x", encoding="utf-8") as f:  # exclusive: fails rather than overwrite
+                    f.write(text)
+                break
+            except FileExistsError:
+                continue
+        try:
+            load(path, max_bytes=10**7)
+        except SkipFile as reason:
+            path.unlink(missing_ok=True)
+            raise InputError(f"the entry cannot be saved: ingest would skip it ({reason})") from None
         if self.reindex:
             self.reindex(self.knowledge_dir)
         return path
@@ -276,7 +341,14 @@ class Desk:
             "thumbs_up_rate": round(votes["up"] / rated, 3) if rated else None,
             "tickets": count("SELECT COUNT(*) FROM tickets"),
             "agents_online": self.agents_online(),
+            "suspicious_sentences": self.suspicious(),
         }
+
+    def suspicious(self, limit: int = 50) -> dict[str, str]:
+        """Document sentences flagged at ingest (instructions to an assistant, requests for secrets), for review."""
+        store = getattr(self.pipeline, "store", None)
+        rows = store.suspicious(limit) if store is not None else []
+        return {f"{r['source']}: «{r['sentence'][:160]}»": r["reason"] for r in rows}
 
 
 def display_text(answer: Answer) -> str:
@@ -287,6 +359,14 @@ def answer_dict(answer: Answer) -> dict:
     data = dataclasses.asdict(answer)
     data.pop("timings", None)
     return data
+
+
+def answer_from_dict(data: dict) -> Answer:
+    """An Answer as stored (JSON) back as the dataclass, for a replayed Turn."""
+    def citations(key: str) -> tuple[Citation, ...]:
+        return tuple(Citation(**{**c, "span": tuple(c["span"]), "doc_span": tuple(c["doc_span"])}) for c in data.get(key) or ())
+
+    return Answer(**{**data, "citations": citations("citations"), "considered": citations("considered")})
 
 
 def _lang(language: str) -> str:

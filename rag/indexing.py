@@ -12,6 +12,7 @@ from .chunking import Piece, split
 from .documents import SUPPORTED, SkipFile, load
 from .embeddings import make_embeddings
 from .errors import RelaisError
+from .injection import flag
 from .settings import Settings
 from .store import Store
 
@@ -26,15 +27,21 @@ class IngestReport:
     unchanged: int = 0
     embedded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    suspicious: list[tuple[str, str, str]] = field(default_factory=list)  # (path, sentence, reason), see rag/injection.py
     seconds: float = 0.0
     version: str = ""
 
     def summary(self) -> str:
         skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
-        return (
+        line = (
             f"{self.files} files{skipped}: {self.added} added, {self.removed} removed, {self.unchanged} unchanged "
             f"chunks ({self.embedded} texts embedded, {self.seconds:.1f}s)"
         )
+        if not self.suspicious:
+            return line
+        flagged = "".join(f"\n  {path}: «{sentence[:160]}» ({reason})" for path, sentence, reason in self.suspicious)
+        return (f"{line}\n{len(self.suspicious)} suspicious sentences, never quoted as answers (review or remove them):"
+                f"{flagged}")
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -69,6 +76,8 @@ def ingest(
     if reset:
         store.reset()
     store.open(create=True)
+    if reset or store.count() == 0:  # readers would find nothing until the end: they say the index is being built
+        store.mark_building()
 
     files, report.skipped = discover(paths)
     docs = []
@@ -85,6 +94,11 @@ def ingest(
     wanted: dict[str, list[Piece]] = {"chunks": [], "sentences": []}
     for doc in docs:
         chunks, sentences = split(doc, settings.chunk_size, settings.chunk_overlap)
+        for sentence in sentences:
+            if reason := flag(sentence.text):
+                sentence.metadata["suspicious"] = reason
+                report.suspicious.append((doc.path, sentence.text, reason))
+                log(f"suspicious sentence in {doc.path} ({reason}): «{sentence.text[:160]}»")
         wanted["chunks"] += chunks
         wanted["sentences"] += sentences
 

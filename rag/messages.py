@@ -20,6 +20,19 @@ TRUNCATED = {
     "fr": "Votre message était trop long : seuls ses {n} premiers caractères ont été lus.",
     "en": "Your message was too long: only its first {n} characters were read.",
 }
+SUSPICIOUS = {
+    "fr": "Je préfère qu'un conseiller vous réponde : le passage des documents le plus proche de votre question ressemble à "
+          "une consigne ou à une demande d'informations confidentielles, pas à une information. Ne communiquez jamais de "
+          "mot de passe, de code ni de numéro de carte. Je vous mets en relation avec une personne.",
+    "en": "I would rather a person answered this: the passage of the documents closest to your question reads like an "
+          "instruction or a request for confidential details, not like information. Never give a password, a code or a "
+          "card number. I am connecting you with a person.",
+}
+BUILDING = {
+    "fr": "L'index des documents est en cours de construction : je ne peux pas encore répondre. Réessayez dans quelques "
+          "minutes, ou demandez un conseiller.",
+    "en": "The document index is being built: I cannot answer yet. Try again in a few minutes, or ask for a person.",
+}
 LEAD_IN = {
     "fr": "",
     "en": "The documents (in French) say: ",
@@ -44,5 +57,7 @@ REASONS = {
     "low_confidence": {"fr": "le bot n'a pas trouvé de réponse sûre", "en": "the bot found no reliable answer"},
     "repeated_abstention": {"fr": "le bot n'a pas trouvé de réponse deux fois de suite",
                             "en": "the bot found no answer twice in a row"},
+    "suspicious": {"fr": "le document le plus proche ressemble à une consigne ou demande des informations confidentielles",
+                   "en": "the closest document reads like an instruction or asks for confidential details"},
     "negative_feedback": {"fr": "la réponse précédente ne vous a pas aidé", "en": "the previous answer did not help you"},
 }

@@ -7,12 +7,12 @@ import re
 import time
 from collections.abc import Iterator
 
-from . import intents
+from . import injection, intents
 from .answer import ReaderAnswerer, abstention
 from .conversation import standalone_question
 from .embeddings import make_embeddings
-from .errors import ConfigError
-from .messages import EMPTY, HANDOFF, SENSITIVE, TRUNCATED
+from .errors import ConfigError, IndexBuildingError
+from .messages import BUILDING, EMPTY, HANDOFF, SENSITIVE, TRUNCATED
 from .retrieval import MODES, Retriever
 from .schema import Answer, Hit
 from .settings import Settings
@@ -117,7 +117,11 @@ class Pipeline:
             return
         plain = _TAG.sub(" ", text)
         query = standalone_question(plain, history)
-        hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings, need_vector=True)
+        try:
+            hits, vector = self._search(query, self.settings.top_k, self.settings.retrieval, timings, need_vector=True)
+        except IndexBuildingError:  # an empty index being filled: say so, rather than "not found"
+            yield dataclasses.replace(abstention(lang), text=BUILDING["fr" if lang == "fr" else "en"], notice=notice)
+            return
         t = time.perf_counter()
         answer = None
         if hits and vector is not None:
@@ -140,7 +144,8 @@ class Pipeline:
         yield dataclasses.replace(answer, notice=notices, timings=timings)
 
     def _extract(self, question: str, query: str, vector: list[float], hits: list[Hit], lang: str) -> Answer:
-        return self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence)
+        # injection.screen: a hostile document sentence (flagged like at ingest) is never quoted as an answer
+        return injection.screen(self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence))
 
 
 def _pieces(text: str, words: int = 4) -> Iterator[str]:

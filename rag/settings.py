@@ -59,7 +59,18 @@ class Settings:
         "Other sites allowed to call the HTTP API and embed the widget, comma-separated (e.g. `https://shop.example`); "
         "the app's own origin is always allowed, any other is refused.",
     )
-    rate_limit: int = _setting(30, "Chat requests per minute per client on the HTTP API and widget (0: no limit).")
+    allowed_hosts: str = _setting(
+        "",
+        "Host names (or addresses) clients use to reach the app, comma-separated; other Host headers get 400, which stops "
+        "DNS rebinding. Empty: the bind address, `localhost`, `127.0.0.1` and `::1`. `*` turns the check off.",
+    )
+    trusted_proxies: str = _setting(
+        "",
+        "Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` header names the client, comma-separated; "
+        "from anyone else the header is ignored. Empty: none.",
+    )
+    rate_limit: int = _setting(30, "Chat requests per minute per client, on every path that reaches the answerer: the HTTP "
+                                   "API, the widget and the chat page (0: no limit).")
     knowledge_dir: str = _setting(
         "", "Folder where agents save answers as documents (empty: `<RAG_DATA_DIR>/knowledge`); ingest reads it with RAG_DOCS."
     )
@@ -94,6 +105,10 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "relais.db"
+
+    @property
+    def host_allow_list(self) -> str:
+        return self.allowed_hosts or ",".join(dict.fromkeys([self.host, "localhost", "127.0.0.1", "::1"]))
 
     def ingest_paths(self) -> list[Path]:
         """What a plain `python ingest.py` reads: the documents, and the agents' saved answers when there are any."""

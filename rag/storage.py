@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL REFERENCES conversations(id),
     created REAL NOT NULL, role TEXT NOT NULL,  -- user | bot | agent | system
-    author TEXT, text TEXT NOT NULL, answer TEXT -- the bot's Answer as JSON (citations, confidence)
+    author TEXT, text TEXT NOT NULL, answer TEXT, -- the bot's Answer as JSON (citations, confidence)
+    client_id TEXT                              -- the sender's idempotency key: a retried POST is not stored twice
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 CREATE TABLE IF NOT EXISTS handoffs (
@@ -43,7 +44,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     value INTEGER NOT NULL, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, online INTEGER NOT NULL DEFAULT 0, seen REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sessions (          -- agent sign-ins; the cookie holds a random id, only its hash is kept
+    id_hash TEXT PRIMARY KEY, agent TEXT NOT NULL, credential TEXT NOT NULL, expires REAL NOT NULL
+);
 """
+
+
+class DuplicateMessage(Exception):
+    """A message with this client id is already stored in the conversation (a retried request)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class Message:
     author: str | None
     text: str
     answer: dict | None = None
+    client_id: str | None = None
 
     def public(self) -> dict:
         return {"id": self.id, "created": self.created, "role": self.role, "author": self.author,
@@ -82,6 +91,10 @@ class Storage:
         try:
             db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
             db.executescript(SCHEMA)
+            if "client_id" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:  # a database from before
+                db.execute("ALTER TABLE messages ADD COLUMN client_id TEXT")
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages(conversation_id, client_id) "
+                       "WHERE client_id IS NOT NULL")
         finally:
             db.close()
 
@@ -126,13 +139,35 @@ class Storage:
                 conn.execute(sql, args)
 
     # --- messages ------------------------------------------------------------------------------------
-    def add_message(self, cid: str, role: str, text: str, author: str | None = None, answer: dict | None = None, db=None) -> int:
-        args = (cid, time.time(), role, author, text, json.dumps(answer, ensure_ascii=False) if answer else None)
-        sql = "INSERT INTO messages(conversation_id, created, role, author, text, answer) VALUES (?, ?, ?, ?, ?, ?)"
+    def add_message(self, cid: str, role: str, text: str, author: str | None = None, answer: dict | None = None, db=None,
+                    client_id: str | None = None) -> int:
+        """The new message's id; a `client_id` already used in this conversation raises DuplicateMessage."""
+        args = (cid, time.time(), role, author, text, json.dumps(answer, ensure_ascii=False) if answer else None, client_id)
+        sql = "INSERT INTO messages(conversation_id, created, role, author, text, answer, client_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        try:
+            return self._insert(sql, args, db)
+        except sqlite3.IntegrityError:
+            if client_id is None:
+                raise
+            raise DuplicateMessage(client_id) from None
+
+    def _insert(self, sql: str, args: tuple, db=None) -> int:
         if db is not None:
             return db.execute(sql, args).lastrowid
         with self.tx() as conn:
             return conn.execute(sql, args).lastrowid
+
+    def message_by_client_id(self, cid: str, client_id: str) -> Message | None:
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM messages WHERE conversation_id = ? AND client_id = ?", (cid, client_id)).fetchone()
+        return _message(row) if row else None
+
+    def reply_to(self, message: Message) -> Message | None:
+        """The bot's answer to a user message: the next message of the conversation, when it is the bot's."""
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM messages WHERE conversation_id = ? AND id > ? AND role IN ('bot', 'user') ORDER BY id LIMIT 1",
+                             (message.conversation_id, message.id)).fetchone()
+        return _message(row) if row and row["role"] == "bot" else None
 
     def messages(self, cid: str, after: int = 0) -> list[Message]:
         with self.tx() as db:
@@ -181,12 +216,9 @@ class Storage:
             return db.execute("SELECT * FROM handoffs WHERE requested >= ? ORDER BY id", (since,)).fetchall()
 
     # --- tickets, feedback, agents -------------------------------------------------------------------
-    def add_ticket(self, cid: str, contact: str, message: str) -> int:
-        with self.tx() as db:
-            return db.execute(
-                "INSERT INTO tickets(conversation_id, created, contact, message) VALUES (?, ?, ?, ?)",
-                (cid, time.time(), contact, message),
-            ).lastrowid
+    def add_ticket(self, cid: str, contact: str, message: str, db=None) -> int:
+        return self._insert("INSERT INTO tickets(conversation_id, created, contact, message) VALUES (?, ?, ?, ?)",
+                            (cid, time.time(), contact, message), db)
 
     def tickets(self, limit: int = 50) -> list[sqlite3.Row]:
         with self.tx() as db:
@@ -217,6 +249,21 @@ class Storage:
     def agents(self) -> list[sqlite3.Row]:
         with self.tx() as db:
             return db.execute("SELECT * FROM agents ORDER BY name").fetchall()
+
+    # --- agent sessions ------------------------------------------------------------------------------
+    def add_session(self, id_hash: str, agent: str, credential: str, expires: float) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM sessions WHERE expires < ?", (time.time(),))
+            db.execute("INSERT INTO sessions(id_hash, agent, credential, expires) VALUES (?, ?, ?, ?)",
+                       (id_hash, agent, credential, expires))
+
+    def session(self, id_hash: str) -> sqlite3.Row | None:
+        with self.tx() as db:
+            return db.execute("SELECT * FROM sessions WHERE id_hash = ?", (id_hash,)).fetchone()
+
+    def delete_session(self, id_hash: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
     def count(self, sql: str, *args) -> int:
         with self.tx() as db:

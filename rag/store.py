@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -10,7 +11,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from .errors import EmbedderMismatchError, IndexMissingError, RelaisError
+from .errors import EmbedderMismatchError, IndexBuildingError, IndexMissingError, RelaisError
 from .settings import Settings
 
 SENTENCES = "__sentences"
@@ -97,8 +98,16 @@ class Store:
     # --- reading -------------------------------------------------------------------------------------
     def version(self) -> str:
         """The fingerprint the last ingest stamped; fetched afresh, as another process may have written it."""
-        _ = self.chunks  # opens the collections: a missing index says to run ingest
-        return (self.client.get_collection(self.name).metadata or {}).get("version", "")
+        current = self.client.get_collection(self.name) if self._chunks is not None else self.chunks._collection
+        if current.id != self.chunks._collection.id:  # `ingest --reset` made new collections: follow them
+            self.open()
+        metadata = current.metadata or {}
+        if metadata.get("building"):
+            raise IndexBuildingError(
+                f"the index in {self._where()} is being built (an ingest started at {metadata['building']} has not finished): "
+                "wait for it, or run `python ingest.py` again if it was interrupted"
+            )
+        return metadata.get("version", "")
 
     def count(self) -> int:
         return self.chunks._collection.count()
@@ -156,6 +165,14 @@ class Store:
             offset += _PAGE
         return {path: tuple(map(list, zip(*sorted(rows)))) for path, rows in by_path.items()}
 
+    def suspicious(self, limit: int = 50) -> list[dict]:
+        """Sentences ingest flagged as hostile (rag/injection.py): source, sentence and reason."""
+        from .injection import REASONS
+
+        got = self.sentences._collection.get(where={"suspicious": {"$in": list(REASONS)}}, include=["documents", "metadatas"],
+                                             limit=limit)
+        return [{"source": m["source"], "sentence": d, "reason": m["suspicious"]} for d, m in zip(got["documents"], got["metadatas"])]
+
     def sentences_by_id(self, ids: list[str]) -> list[dict]:
         """Stored sentences with their vectors, by id (a primary-key lookup, fast at any corpus size)."""
         if not ids:
@@ -177,5 +194,11 @@ class Store:
             digest.update(id_.encode())
         version = digest.hexdigest()[:16]
         for which in (self.chunks, self.sentences):
-            which._collection.modify(metadata={"embedder": self.embeddings.name, "version": version})
+            which._collection.modify(metadata={"embedder": self.embeddings.name, "version": version, "building": ""})
         return version
+
+    def mark_building(self) -> None:
+        """Tell readers an ingest is filling an empty index, until stamp_version(): they say so, not "not found"."""
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        for which in (self.chunks, self.sentences):
+            which._collection.modify(metadata={"embedder": self.embeddings.name, "version": "", "building": started})

@@ -56,8 +56,7 @@ def test_blank_question_asks_for_a_question(e5_pipeline):
 
 def test_very_long_question_is_truncated_with_a_notice(e5_pipeline):
     a = e5_pipeline.ask("Combien de conversations le chatbot gérait-il par mois ? " + "bla " * 25_000)
-    assert a.notice and "2000" in a.notice
-    assert a.timings["total_ms"] < 2000
+    assert a.notice and "2000" in a.notice and "2,3 millions" in a.text  # how fast it is belongs to bench/, never to a test's assertion
 
 
 def test_control_characters_and_html_are_harmless(e5_pipeline):
@@ -67,8 +66,9 @@ def test_control_characters_and_html_are_harmless(e5_pipeline):
 
 def test_other_language_is_answered_in_english(e5_pipeline):
     a = e5_pipeline.ask("¿Cuánto dinero tuvo que devolver Air Canada a su cliente?")
-    assert a.language == "other"
-    assert a.text.startswith("I can answer in French or English") or a.text.startswith("I could not find")
+    assert a.language == "other" and not a.abstained
+    assert a.text.startswith("I can answer in French or English; here is what the documents (in French) say:")
+    assert "880 dollars" in a.text
 
 
 def test_every_citation_points_at_its_passage(e5_pipeline):

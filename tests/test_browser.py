@@ -19,7 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 QUESTION = "Combien de conversations le chatbot gérait-il par mois ?"
-EVIL = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">"
+EVIL = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\"> ![pixel](/pixel-from-markdown.png)"
 SHOTS = Path(os.environ.get("RELAIS_SCREENSHOTS", ROOT / "data" / "screenshots"))
 
 if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` run says how
@@ -150,6 +150,8 @@ def test_agent_sees_the_passages_behind_an_abstention(site, browser):
 def test_scripts_in_questions_and_documents_never_run(site, browser):
     app, _ = site
     page = browser.new_context(locale="fr-FR").new_page()
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url))
     page.goto(app.url)
     box = page.locator("#relais-box textarea")
     box.fill(f"Comment se fait le remboursement des billets piégés ? {EVIL}")
@@ -158,6 +160,8 @@ def test_scripts_in_questions_and_documents_never_run(site, browser):
     page.locator("#relais-chat", has_text="<script>").first.wait_for()  # shown as text, from the question and the document
     page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
+    assert not [u for u in fetched if "pixel-from-markdown" in u]  # a Markdown image is text, never fetched
+    assert page.locator("#relais-chat", has_text="![pixel]").count() >= 1
 
 
 def test_widget_on_another_site_asks_hands_off_and_gets_the_agent_reply(site, browser):

@@ -95,3 +95,25 @@ def test_reset_rebuilds(settings):
     first = _quiet([settings.docs], settings)
     again = _quiet([settings.docs], settings, reset=True)
     assert again.added == first.added and again.unchanged == 0
+
+
+def test_while_an_index_is_rebuilt_the_bot_says_so_instead_of_not_found(pipeline, settings, monkeypatch):
+    import rag.indexing
+
+    question = "Combien Air Canada a-t-elle dû rendre au client ?"
+    assert not pipeline.ask(question).abstained
+
+    def interrupted(*_args, **_kw):  # the embedding of a `--reset` run, cut short (Ctrl-C, a crash)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rag.indexing, "_embed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _quiet([settings.docs], settings, reset=True)
+    for fresh in (Pipeline(settings), pipeline):  # a new process, and the running one once it sees the new version
+        fresh.retriever.refresh = 0
+        a = fresh.ask(question)
+        assert a.abstained and a.confidence == 0 and ("en cours de construction" in a.text), a.text
+    monkeypatch.undo()
+    _quiet([settings.docs], settings)  # the re-run finishes the index: answers again
+    pipeline.retriever.refresh = 0
+    assert not pipeline.ask(question).abstained

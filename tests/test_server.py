@@ -52,6 +52,22 @@ def test_chat_answers_with_citations(app):
     assert follow["conversation_id"] == data["conversation_id"]
 
 
+def test_a_cut_stream_still_stores_the_answer(app):
+    cid = httpx.post(f"{app.url}/api/conversations", json={}).json()["conversation_id"]
+    body = {"question": QUESTION, "conversation_id": cid, "client_message_id": "cut-1"}
+    with httpx.stream("POST", f"{app.url}/api/chat/stream", json=body, timeout=30) as r:
+        next(r.iter_lines())  # the first line of the first event, then the connection goes away
+    for _ in range(300):  # bounded: the server finishes the answer on its own
+        roles = [m["role"] for m in httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()["messages"]]
+        if "bot" in roles:
+            break
+        time.sleep(0.1)
+    assert roles == ["user", "bot"]
+    again = httpx.post(f"{app.url}/api/chat", json=body, timeout=30).json()  # the retry gets the stored answer
+    assert "2,3 millions" in again["answer"]["text"]
+    assert [m["role"] for m in httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()["messages"]] == ["user", "bot"]
+
+
 def test_stream_sends_tokens_then_the_answer(app):
     with httpx.stream("POST", f"{app.url}/api/chat/stream", json={"question": QUESTION}, timeout=30) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -163,20 +179,28 @@ def test_restart_in_the_middle_of_a_handoff_loses_nothing(app):
 
 
 def test_rate_limit_answers_429_with_a_retry_time(tmp_path):
+    from gradio_client import Client
+
     from .conftest import SEEDS
 
     live = LiveApp(tmp_path / "data", SEEDS, RAG_RATE_LIMIT="3").start()
     try:
-        codes = [httpx.post(f"{live.url}/api/chat", json={"question": "bonjour"}, timeout=30) for _ in range(4)]
+        # a varied X-Forwarded-For from 127.0.0.1 (no RAG_TRUSTED_PROXIES) is the same client, not a new one each time
+        codes = [httpx.post(f"{live.url}/api/chat", json={"question": "bonjour"}, headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                            timeout=30) for i in range(4)]
         assert [r.status_code for r in codes] == [200, 200, 200, 429]
         assert int(codes[-1].headers["retry-after"]) > 0 and codes[-1].json()["retry_after"] > 0
         assert httpx.get(f"{live.url}/health").status_code == 200  # polling and health are not limited
+        with pytest.raises(Exception, match="too many requests"):  # the chat page's /ask shares the same budget
+            Client(live.url, verbose=False).predict(QUESTION, "", "fr", api_name="/ask")
+        assert httpx.get(live.url + "/health", headers={"Host": "evil.example"}).status_code == 400  # DNS rebinding
     finally:
         live.stop()
 
 
-def test_a_public_bind_without_agent_passwords_refuses_to_start(tmp_path):
-    env = {"RAG_HOST": "0.0.0.0", "RAG_DATA_DIR": str(tmp_path), "RAG_EMBEDDINGS": "hash", "PATH": "/usr/bin:/bin"}
+@pytest.mark.parametrize("host", ["0.0.0.0", ""])  # empty: uvicorn listens on every interface too
+def test_a_public_bind_without_agent_passwords_refuses_to_start(tmp_path, host):
+    env = {"RAG_HOST": host, "RAG_DATA_DIR": str(tmp_path), "RAG_EMBEDDINGS": "hash", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "app.py"], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "RAG_AGENTS" in done.stderr
 

@@ -164,9 +164,10 @@
     log.append(mine, reply); log.scrollTop = log.scrollHeight;
     try {
       await ensure();
+      const key = self.crypto?.randomUUID?.() || `${Date.now()}-${Math.random().toString(36).slice(2)}`;  // idempotency key
       const send = () => fetch(BASE + "/api/chat/stream", { method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ question, conversation_id: cid, lang: LANG }) });
-      let r = await send();
+        body: JSON.stringify({ question, conversation_id: cid, lang: LANG, client_message_id: key }) });
+      let r = await send().catch(send);  // a lost response is retried once; the key keeps it from being stored twice
       if (r.status === 404) { localStorage.removeItem(KEY); cid = null; last = 0; await ensure(); r = await send(); }  // server data was reset
       if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `HTTP ${r.status}`);
       const reader = r.body.getReader(), dec = new TextDecoder();
