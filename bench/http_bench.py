@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="*", default=[8, 32])
     parser.add_argument("--requests", type=int, default=192, help="per client count, shared by its clients")
     args = parser.parse_args()
-    questions = [c.question for c in load_cases(HERE.parent / "eval/cases/seeds.jsonl") if c.expect == "answer"]
+    questions = [c.question for c in load_cases(HERE.parent / "eval/cases/tuning.jsonl") if c.expect == "answer"]
     app = LiveApp(HERE / "corpus" / "http" / "data", HERE.parent / "seeds", RAG_EMBEDDINGS="e5-small", RAG_RATE_LIMIT="0")
     app.start(timeout=600)
     try:

@@ -90,7 +90,7 @@ def main() -> int:
     base = Settings.from_env()
     seed_settings = base.replace(data_dir=HERE / "corpus" / "seeds", collection="seeds")
     ingest([base.docs], seed_settings, log=lambda _m: None, progress=False)
-    questions = [c.question for c in load_cases(HERE.parent / "eval/cases/seeds.jsonl") if c.expect != "handoff"][: args.queries]
+    questions = [c.question for c in load_cases(HERE.parent / "eval/cases/tuning.jsonl") if c.expect != "handoff"][: args.queries]
     rows = [measure(seed_settings, questions, "seeds")]
     for size in args.sizes:
         t = time.perf_counter()

@@ -37,8 +37,8 @@ class Config:
 
 
 CONFIGS = [
-    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, the trained reader picks the quoted sentences or abstains"),
-    Config("rules", {"reader": "rules"}, help="the same retrieval, the earlier hand-set rules scorer (RAG_READER=rules)"),
+    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, extractive answers picked by the rules scorer, with abstention"),
+    Config("reader", {"reader": "model"}, help="the same retrieval, sentences picked by the trained reader (RAG_READER=model)"),
     Config("dense", {"retrieval": "dense"}, help="e5-small dense only"),
     Config("bm25", {"retrieval": "bm25"}, help="BM25 only (French + English stems)"),
     Config("minilm-hybrid", {"embeddings": "minilm"}, help="all-MiniLM-L6-v2 dense + BM25"),

@@ -44,7 +44,7 @@ class Pipeline:
             from .rules import ExtractiveAnswerer
 
             return ExtractiveAnswerer(self.retriever, self._idf)
-        raise ConfigError(f"RAG_READER={name!r}: use `model` (the trained reader, default) or `rules`")
+        raise ConfigError(f"RAG_READER={name!r}: use `rules` (default) or `model` (the trained reader)")
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:

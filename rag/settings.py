@@ -35,11 +35,12 @@ class Settings:
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.")
     retrieval: str = _setting("hybrid", "Retrieval mode: `hybrid`, `dense` or `bm25`.")
     reader: str = _setting(
-        "model",
-        "Sentence scorer of the default answerer: `model` (the reader trained by `python -m rag.reader.train`, shipped "
-        "in rag/reader/weights) or `rules` (the earlier hand-set rules, kept for comparison).",
+        "rules",
+        "Sentence scorer of the extractive answerer: `rules` (hand-set rules over e5 similarity and rare words, default) "
+        "or `model` (the reader trained by `python -m rag.reader.train`, shipped in rag/reader/weights; opt-in until it "
+        "beats the rules on the held-out cases).",
     )
-    min_confidence: float = _setting(0.40, "Below this confidence (the reader's calibrated probability) the bot abstains and offers a human.")
+    min_confidence: float = _setting(0.40, "Below this confidence the bot abstains and offers a human.")
     max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
     llm: str = _setting(
         "",

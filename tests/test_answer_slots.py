@@ -2,7 +2,8 @@
 
 import pytest
 
-from rag.answer import _Sentence, compose, expected_type, fills_slot, question_slots, slots
+from rag.answer import compose
+from rag.rules import _Sentence, expected_type, fills_slot, question_slots, slots
 from rag.schema import Hit
 
 GENERAL = "Wes Winder a décidé de licencier son équipe et de la remplacer par des outils d'IA."

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.answer import ExtractiveAnswerer
+from rag.rules import ExtractiveAnswerer
 from rag.llm import parse_citations
 from rag.pipeline import Pipeline
 from rag.schema import Answer

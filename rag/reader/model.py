@@ -40,28 +40,34 @@ class CrossEncoder(nn.Module):
         self.tokenizer = Tokenizer(self.packed)
         self.encoder = build_encoder(self.packed, config.layers)
         hidden = self.packed.hidden
-        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(3 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
 
-    def ids(self, question: str, candidate: str, previous: str) -> list[int]:
-        """<s> query: question </s></s> passage: candidate </s></s> end of the sentence before </s>."""
+    def ids(self, question: str, candidate: str, previous: str) -> tuple[list[int], list[int]]:
+        """<s> query: question </s></s> passage: candidate </s></s> end of the sentence before </s>, and each
+        token's segment: 1 for the question, 2 for the candidate, 0 for the rest."""
         c, tok = self.config, self.tokenizer
         bos, eos = self.packed.bos, self.packed.eos
         q = tok.content_ids("query: " + question)[: c.question_tokens]
         s = tok.content_ids("passage: " + candidate)[: c.candidate_tokens]
         p = tok.content_ids(previous)[-c.context_tokens:] if previous and c.context_tokens else []
-        return [bos, *q, eos, eos, *s, eos] + ([eos, *p, eos] if p else [])
+        ids = [bos, *q, eos, eos, *s, eos] + ([eos, *p, eos] if p else [])
+        segments = [0] + [1] * len(q) + [0, 0] + [2] * len(s) + [0] * (len(ids) - len(q) - len(s) - 3)
+        return ids, segments
 
-    def batch(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(map(len, rows))
+    def batch(self, rows: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(ids) for ids, _ in rows)
         ids = torch.full((len(rows), width), self.packed.pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
+        segments = torch.full((len(rows), width), -1, dtype=torch.long)  # -1: padding
+        for i, (row, seg) in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row)
-            attention[i, : len(row)] = 1
-        return ids, attention
+            segments[i, : len(seg)] = torch.tensor(seg)
+        return ids, segments
 
-    def forward(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-        return self.head(mean_pool(self.encoder(ids, attention), attention)).squeeze(-1)
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+        """The question's and the candidate's mean token states, read together, compared and apart, give the logit."""
+        hidden = self.encoder(ids, (segments >= 0).long())
+        q, s = mean_pool(hidden, segments == 1), mean_pool(hidden, segments == 2)
+        return self.head(torch.cat([q * s, (q - s).abs(), s], dim=-1)).squeeze(-1)
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """What training changes; the packed word embeddings are buffers and stay out."""
@@ -93,8 +99,7 @@ class Reader:
         if not candidates:
             return []
         with torch.inference_mode():
-            ids, attention = model.batch([model.ids(question, s, p) for s, p in candidates])
-            return model(ids, attention).tolist()
+            return model(*model.batch([model.ids(question, s, p) for s, p in candidates])).tolist()
 
     def score(self, question: str, candidates: list[tuple[str, str]]) -> list[float]:
         a, b = self.warm_up()._calibration

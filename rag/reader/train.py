@@ -25,10 +25,10 @@ from .model import WEIGHTS_DIR, Config, CrossEncoder, save
 SEED = 13
 
 
-def predict(model: CrossEncoder, encoded: list[list[int]], batch_size: int = 64) -> np.ndarray:
+def predict(model: CrossEncoder, encoded: list[tuple[list[int], list[int]]], batch_size: int = 64) -> np.ndarray:
     model.eval()
     out = []
-    order = np.argsort([len(r) for r in encoded])  # similar lengths together: less padding
+    order = np.argsort([len(ids) for ids, _ in encoded])  # similar lengths together: less padding
     with torch.inference_mode():
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, default=Config.layers)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=6e-5)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--paragraph-negatives", type=int, default=2)
     parser.add_argument("--retrieved-negatives", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a quick check)")
