@@ -37,7 +37,10 @@ def site(tmp_path_factory, request):
         encoding="utf-8",
     )
     host_port = free_port()
-    app = LiveApp(root / "data", docs, RAG_AGENTS="alice:pw-alice", RAG_ALLOWED_ORIGINS=f"http://127.0.0.1:{host_port}")
+    # One rate-limit budget covers every POST from 127.0.0.1 (chat page, widget, votes, handoffs, tickets): the default 30
+    # a minute is reached when these tests run fast. Rate limits have their own tests (tests/test_server.py).
+    app = LiveApp(root / "data", docs, RAG_AGENTS="alice:pw-alice", RAG_ALLOWED_ORIGINS=f"http://127.0.0.1:{host_port}",
+                  RAG_RATE_LIMIT="600")
     request.addfinalizer(app.stop)
     app.start()
     pages = root / "host"
