@@ -21,7 +21,7 @@ from rag.reader import data
 from rag.reader.e5 import embed
 from rag.reader.evaluate import metrics
 from rag.reader.model import WEIGHTS_DIR, Reader
-from rag.rules import CONTEXT_WEIGHT, _has_type, _Sentence, _term_weights, confidence_of, expected_type
+from rag.rules import CONTEXT_WEIGHT, _has_type, _Sentence, _term_weights, confidence_of, expected_type, sentence_score
 from rag.sparse import SparseIndex
 from rag.text import language, stems
 
@@ -54,7 +54,7 @@ def rules_scores(pairs) -> tuple[np.ndarray, np.ndarray]:
         kind = expected_type(p.question)
         s = _Sentence(p.candidate, 0, 0, None, 0, float(s_vec[p.candidate] @ q_vec[p.question]), coverage,
                       _has_type(p.candidate, kind, p.question))
-        score[i] = s.sim + 0.25 * s.coverage + (0.0 if s.typed else -0.1) - (0.04 if len(s.text) < 40 else 0.0)
+        score[i] = sentence_score(s)
         confidence[i] = confidence_of(s, language(p.question))
     return score, confidence
 

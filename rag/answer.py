@@ -1,5 +1,5 @@
-"""The default answerer: no LLM, no invention. A learned reader picks the sentences of the retrieved passages
-that answer; the bot quotes them, each cited [n], or abstains when the reader's probability is too low."""
+"""Extractive answers, no LLM, no invention: the reader answerer (RAG_READER=model) and what every extractive
+answerer shares (quoting with [n] citations, abstaining with the passages it weighed for the agent)."""
 
 from __future__ import annotations
 

@@ -161,9 +161,7 @@ class ExtractiveAnswerer:
             coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
             typed = _has_type(row["text"], kind, question)
             s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed, before=prev)
-            s.score = s.sim + 0.25 * s.coverage + 0.01 / (1 + rank) + (0.0 if typed else -0.1)
-            s.score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
-            s.score -= 0.3 if s.text.rstrip().endswith("?") else 0.0  # a question in a document (an FAQ's) is not its answer
+            s.score = sentence_score(s) + 0.01 / (1 + rank)
             out.append(s)
         return sorted(out, key=lambda s: -s.score)
 
@@ -217,6 +215,13 @@ class ExtractiveAnswerer:
                 for r in picked
             ]
         return None
+
+
+def sentence_score(s: _Sentence) -> float:
+    """The rules' ranking score of one sentence, before the small bonus for its passage's rank."""
+    score = s.sim + 0.25 * s.coverage + (0.0 if s.typed else -0.1)
+    score -= 0.04 if len(s.text) < 40 else 0.0  # headings and fragments rarely answer anything
+    return score - (0.3 if s.text.rstrip().endswith("?") else 0.0)  # a question in a document (an FAQ's) is not its answer
 
 
 def _antecedent(s: _Sentence) -> _Sentence | None:
