@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from .conftest import ROOT, SEEDS
 from .live import LiveApp, free_port
@@ -61,7 +62,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -79,9 +79,13 @@ def sign_in(page, url: str) -> None:
 
 def claim_and_reply(agent, text_in_queue: str, reply: str) -> None:
     agent.locator("#queue li", has_text=text_in_queue).first.click()
-    agent.wait_for_selector("#claim").click()
-    agent.wait_for_selector("#reply").fill(reply)
-    agent.click("#send")
+    # Locators, not element handles: the console re-renders its packet when a poll sees the claim, and a locator's action
+    # finds the new element again where a handle would be detached (a CI run failed so).
+    agent.locator("#claim").click()
+    box = agent.locator("#reply")
+    box.fill(reply)
+    expect(box).to_have_value(reply)  # the typed draft survives a re-render
+    agent.locator("#send").click()
     agent.wait_for_selector(f"#transcript .msg.agent:has-text('{reply}')")
 
 

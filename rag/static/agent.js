@@ -69,6 +69,7 @@
     const lastUser = [...p.messages].reverse().find((m) => m.role === "user");
     const draft = { reply: $("reply")?.value || "", question: $("kb-question")?.value ?? (lastUser ? lastUser.text : ""),
       answer: $("kb-answer")?.value || "" };
+    const focused = document.activeElement?.id, caret = document.activeElement?.selectionStart;
     const box = $("packet");
     box.replaceChildren(
       el("h2", {}, `Conversation · ${s.state}${s.agent ? " (" + s.agent + ")" : ""}`),
@@ -81,6 +82,8 @@
       actions(cid, s, mine, draft),
     );
     const t = $("transcript"); t.scrollTop = t.scrollHeight;
+    const back = focused && box.querySelector(`#${focused}`);  // a new message must not take the agent's cursor away
+    if (back) { back.focus(); if (caret != null && back.setSelectionRange) back.setSelectionRange(caret, caret); }
   }
 
   function evidence(m) {
