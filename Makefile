@@ -5,7 +5,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup browser run ingest test eval train bench fuzz lint
+.PHONY: setup browser postgres run ingest test eval train bench fuzz lint
 
 setup: $(VENV)/.installed
 
@@ -21,13 +21,20 @@ browser:
 	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
+# Debian's PostgreSQL server binaries for the tests' throwaway server (tests/postgres.py); no system cluster is created.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' | $$SUDO tee /etc/postgresql-common/createcluster.d/relais.conf >/dev/null && \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+
 ingest: setup
 	$(PY) ingest.py
 
 run: ingest
 	$(PY) app.py
 
-test: setup browser
+test: setup browser postgres
 	$(PY) -m pytest -q -m "slow or not slow"  # overrides pyproject's default `-m 'not slow'`: quick and slow tests
 	$(PY) eval/run.py --cases eval/cases/heldout.jsonl --cases eval/cases/tuning.jsonl --config hybrid --gate eval/baseline.json
 

@@ -1,6 +1,6 @@
 """python app.py: the chat page (Gradio Blocks) beside the HTTP API, agent console and widget, in one FastAPI app.
 
-The page is a thin shell: the Desk (rag/handoff.py) owns conversations, rag/chat_view.py renders them.
+The page is a thin shell: the Desk (rag/desk/) owns conversations, rag/desk/chat_view.py renders them.
 """
 
 
@@ -10,9 +10,8 @@ import sys
 import threading
 
 from rag import Pipeline, RelaisError, Settings
-from rag.chat_view import LABELS, rows, status_line, text_html
-from rag.handoff import Desk, Status, Turn
-from rag.storage import Storage
+from rag.desk import Database, Desk, Status, Turn
+from rag.desk.chat_view import LABELS, rows, status_line, text_html
 
 EXAMPLES = [
     "Combien de conversations le chatbot gérait-il par mois ?",
@@ -162,13 +161,14 @@ def create_app(settings: Settings):
     """The whole app: HTTP API + console + widget, with the chat page mounted at /."""
     import gradio as gr
 
-    from rag.api import build_api
-    from rag.auth import Agents
-    from rag.guards import RateLimiter, client_address, networks
+    from rag.desk.api import build_api
+    from rag.desk.auth import Agents
+    from rag.desk.guards import client_address, networks, rate_limiter
+    from rag.desk.shared import Shared
     from rag.indexing import ingest
 
-    storage = Storage(settings.database_path)
-    agents = Agents(settings, storage)  # refuses a non-loopback bind without agent passwords, before anything is loaded
+    db = Database(settings.database)
+    agents = Agents(settings, db)  # refuses a non-loopback bind without agent passwords, before anything is loaded
     pipeline = Pipeline.from_settings(settings)
     try:
         pipeline.warm_up()
@@ -182,18 +182,21 @@ def create_app(settings: Settings):
         with lock:
             return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False)
 
-    desk = Desk(pipeline, storage, settings.knowledge_path, reindex)
+    desk = Desk(pipeline, db, settings.knowledge_path, reindex)
 
     def health() -> dict:
         return {"chunks": pipeline.store.count(), "waiting": desk.waiting()}
 
-    limiter, trusted = RateLimiter(settings.rate_limit), networks(settings.trusted_proxies)
+    # one server (SQLite): limits in memory; servers sharing PostgreSQL count them in the database, together
+    shared = Shared(db) if db.dialect == "postgresql" else None
+    limiter, trusted = rate_limiter(settings.rate_limit, "chat", shared), networks(settings.trusted_proxies)
 
     def limit(request) -> float:  # one budget per client for the API, the widget and the chat page
         peer = request.client.host if request.client else "?"
         return limiter.retry_after(client_address(peer, request.headers.get("x-forwarded-for"), trusted))
 
-    api = build_api(desk, agents, settings.allowed_origins, limiter, health, settings.host_allow_list, settings.trusted_proxies)
+    api = build_api(desk, agents, settings.allowed_origins, limiter, health, settings.host_allow_list, settings.trusted_proxies,
+                    shared)
     if agents.is_default:
         print("agent console: /agent, sign in as agent / relais (set RAG_AGENTS to change it)", file=sys.stderr)
     return gr.mount_gradio_app(api, build_app(desk, limit), path="/")

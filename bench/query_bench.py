@@ -25,7 +25,7 @@ from eval.metrics import percentile
 from rag.indexing import ingest
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from rag.store import Store
+from rag.vector_store import Store
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,7 +14,7 @@ from .embeddings import make_embeddings
 from .errors import RelaisError
 from .injection import flag
 from .settings import Settings
-from .store import Store
+from .vector_store import Store
 
 BATCH = 32
 

@@ -16,8 +16,8 @@ from .messages import BUILDING, EMPTY, HANDOFF, SENSITIVE, TRUNCATED
 from .retrieval import MODES, Retriever
 from .schema import Answer, Hit
 from .settings import Settings
-from .store import Store
 from .text import language, valid_utf8
+from .vector_store import Store
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TAG = re.compile(r"<[^>]{0,200}>")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .schema import Hit
 from .sparse import SparseIndex
-from .store import Store
+from .vector_store import Store
 
 MODES = ("hybrid", "dense", "bm25")
 

@@ -72,6 +72,12 @@ class Settings:
     )
     rate_limit: int = _setting(30, "Chat requests per minute per client, on every path that reaches the answerer: the HTTP "
                                    "API, the widget and the chat page (0: no limit).")
+    database_url: str = _setting(
+        "",
+        "The desk's database (conversations, queue, tickets, sign-ins): empty for the SQLite file "
+        "`<RAG_DATA_DIR>/relais.db` (one server), or `postgresql://user:password@host:5432/name` for several app "
+        "processes or servers sharing one queue.",
+    )
     knowledge_dir: str = _setting(
         "", "Folder where agents save answers as documents (empty: `<RAG_DATA_DIR>/knowledge`); ingest reads it with RAG_DOCS."
     )
@@ -104,8 +110,9 @@ class Settings:
         return Path(self.knowledge_dir) if self.knowledge_dir else self.data_dir / "knowledge"
 
     @property
-    def database_path(self) -> Path:
-        return self.data_dir / "relais.db"
+    def database(self) -> str:
+        """RAG_DATABASE_URL, or the SQLite file in the data folder."""
+        return self.database_url or str(self.data_dir / "relais.db")
 
     @property
     def host_allow_list(self) -> str:

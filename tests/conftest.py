@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from rag.desk import Database
 from rag.indexing import ingest
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+
+from .postgres import Postgres, PostgresMissing
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -62,3 +66,29 @@ def e5_pipeline(tmp_path_factory) -> Pipeline:
     settings = Settings.from_env({}, data_dir=data, docs=SEEDS)
     ingest([SEEDS], settings, log=lambda _m: None, progress=False)
     return Pipeline(settings).warm_up()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for the whole session, stopped and removed at its end."""
+    try:
+        server = Postgres()
+    except PostgresMissing:
+        pytest.skip("PostgreSQL is missing: run `make test` (apt-get install -y postgresql)")
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """A fresh empty database of the session's server, one per test."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def database(request, settings) -> Iterator[Database]:
+    """The desk's database on each backend: the SQLite file of `settings`, or a fresh PostgreSQL database."""
+    url = str(settings.data_dir / "relais.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    db = Database(url)
+    yield db
+    db.close()

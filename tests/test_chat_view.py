@@ -2,7 +2,7 @@
 
 import html
 
-from rag.chat_view import cards_html, rows
+from rag.desk.chat_view import cards_html, rows
 
 PASSAGE = "Le tweet disait : « J'ai viré mon équipe. Je les ai remplacés par <b>O1</b> et Cursor. Maintenant, je livre."
 
@@ -27,7 +27,7 @@ HOSTILE = "Voir ![pixel](http://127.0.0.1:9/pixel.png) et [ici](javascript:alert
 def test_markdown_from_users_agents_and_documents_is_shown_as_text():
     from markdown_it import MarkdownIt
 
-    from rag.storage import Message
+    from rag.desk import Message
 
     passage = f"Un document piégé. {HOSTILE}"
     answer = {"citations": [cite(1, HOSTILE, passage)]}

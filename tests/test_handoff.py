@@ -7,17 +7,22 @@ import threading
 import pytest
 
 from rag.errors import ConflictError, InputError, NotFoundError
-from rag.handoff import Desk
+from rag.desk import Database, Desk
 from rag.indexing import ingest
-from rag.storage import Storage
 
 
 @pytest.fixture
-def desk(pipeline, settings) -> Desk:
+def desk(pipeline, settings, database) -> Desk:
+    """A Desk on each backend (conftest.database): every test here runs on SQLite and on PostgreSQL."""
     def reindex(folder):
         return ingest([folder], settings, log=lambda _m: None, progress=False)
 
-    return Desk(pipeline, Storage(settings.database_path), settings.knowledge_path, reindex)
+    return Desk(pipeline, database, settings.knowledge_path, reindex)
+
+
+def another_server(desk: Desk) -> Desk:
+    """A second Desk on its own connections to the same database, as another process or server would have."""
+    return Desk(desk.pipeline, Database(desk.db.url), desk.knowledge_dir)
 
 
 def roles(desk: Desk, cid: str) -> list[str]:
@@ -78,7 +83,7 @@ def test_cancel_and_ticket_with_nobody_online(desk):
     status = desk.request_human(cid)
     assert status.state == "waiting" and status.agents_online == 0 and status.wait_s > 0
     desk.leave_ticket(cid, "me@example.com", "Please call me about my refund")
-    assert desk.storage.tickets()[0]["contact"] == "me@example.com"
+    assert desk.tickets()[0]["contact"] == "me@example.com"
     assert desk.cancel(cid).state == "bot"
     assert desk.ask(cid, "How much did Air Canada have to pay back?").answer is not None
     with pytest.raises(InputError, match="contact is empty"):
@@ -98,8 +103,7 @@ def test_queue_positions_and_wait_estimate(desk):
 def test_concurrent_claims_give_exactly_one_owner(desk, settings):
     cid = desk.start()
     desk.request_human(cid)
-    # separate Desk objects over the same database file, as separate worker processes would be
-    desks = [Desk(desk.pipeline, Storage(settings.database_path), settings.knowledge_path) for _ in range(8)]
+    desks = [another_server(desk) for _ in range(8)]
     barrier, results = threading.Barrier(8), {}
 
     def grab(i):
@@ -123,7 +127,7 @@ def test_restart_loses_nothing_and_resumes_the_queue(desk, pipeline, settings):
     desk.request_human(cid)
     desk.ask(cid, "Je patiente")
     before = [(m.id, m.role, m.text) for m in desk.messages(cid)]
-    reopened = Desk(pipeline, Storage(settings.database_path), settings.knowledge_path)
+    reopened = another_server(desk)
     assert [(m.id, m.role, m.text) for m in reopened.messages(cid)] == before
     assert reopened.queue("alice")[0]["id"] == cid and reopened.claim(cid, "alice")
 
@@ -174,7 +178,7 @@ def test_lone_surrogates_are_stored_not_crashed_on(desk):
 
 def test_simultaneous_requests_make_one_handoff(desk, settings):
     cid = desk.start()
-    desks = [Desk(desk.pipeline, Storage(settings.database_path), settings.knowledge_path) for _ in range(6)]
+    desks = [another_server(desk) for _ in range(6)]
     barrier = threading.Barrier(6)
 
     def ask_for_a_person(d):
@@ -184,4 +188,4 @@ def test_simultaneous_requests_make_one_handoff(desk, settings):
     threads = [threading.Thread(target=ask_for_a_person, args=(d,)) for d in desks]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert len(desk.storage.handoffs()) == 1 and roles(desk, cid).count("system") == 1
+    assert len(desk.handoffs.handoffs()) == 1 and roles(desk, cid).count("system") == 1

@@ -4,7 +4,7 @@ from rag.embeddings import HashEmbeddings
 from rag.errors import EmbedderMismatchError, IndexMissingError
 from rag.indexing import ingest
 from rag.pipeline import Pipeline
-from rag.store import Store
+from rag.vector_store import Store
 
 
 def _quiet(paths, settings, **kw):

@@ -2,12 +2,11 @@
 
 import pytest
 
+from rag.desk import Database, Desk
 from rag.documents import load
-from rag.handoff import Desk
 from rag.indexing import ingest
 from rag.injection import flag, flagged
 from rag.pipeline import Pipeline
-from rag.storage import Storage
 
 from .conftest import SEEDS
 
@@ -54,7 +53,7 @@ def test_a_hostile_document_is_listed_at_ingest_and_never_quoted(settings, tmp_p
     assert answer.handoff == "suspicious" and answer.abstained and not answer.citations
     assert "0800" not in answer.text and "carte bancaire complet" not in answer.text
     assert answer.considered and answer.considered[0].source == "relaiscorp.txt"  # the person sees what the bot refused
-    desk = Desk(pipeline, Storage(settings.database_path), settings.knowledge_path)
+    desk = Desk(pipeline, Database(settings.database), settings.knowledge_path)
     cid = desk.start()
     assert desk.ask(cid, "Quel numéro appeler pour un remboursement Relaiscorp ?").status.state == "waiting"  # to a person
     weighed = pipeline.ask("Comment obtenir un remboursement Relaiscorp ?")  # abstains, but its closest passage is hostile

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.api import build_api
-from rag.auth import COOKIE, Agents, is_loopback
+from rag.desk import Database, Desk
+from rag.desk.api import build_api
+from rag.desk.auth import COOKIE, Agents, is_loopback
+from rag.desk.guards import LoginLimiter, client_address, host_name, networks
 from rag.errors import ConfigError
-from rag.guards import LoginLimiter, client_address, host_name, networks
-from rag.handoff import Desk
 from rag.schema import Answer
 from rag.settings import Settings
-from rag.storage import Storage
 
 URL = "http://127.0.0.1:7860"
 
@@ -31,9 +30,9 @@ class ScriptedPipeline:
 
 def make(tmp_path, agents: str = "alice:pw-alice", **api) -> tuple[TestClient, Desk, Agents]:
     settings = Settings.from_env({}, data_dir=tmp_path / "data", agents=agents)
-    storage = Storage(settings.database_path)
-    desk = Desk(ScriptedPipeline(), storage, tmp_path / "knowledge")
-    agents_ = Agents(settings, storage)
+    db = Database(settings.database)
+    desk = Desk(ScriptedPipeline(), db, tmp_path / "knowledge")
+    agents_ = Agents(settings, db)
     return TestClient(build_api(desk, agents_, **api), base_url=URL), desk, agents_
 
 
@@ -100,11 +99,11 @@ def test_a_password_change_or_removal_ends_sessions_and_a_restart_keeps_them(tmp
     client, desk, _ = make(tmp_path, agents="alice:pw-alice,bob:pw-bob")
     alice, bob = sign_in(client), sign_in(client, "bob", "pw-bob")
     data = tmp_path / "data"
-    restarted = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice,bob:pw-bob"), desk.storage)
+    restarted = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice,bob:pw-bob"), desk.db)
     assert (restarted.verify(alice), restarted.verify(bob)) == ("alice", "bob")
-    changed = Agents(Settings.from_env({}, data_dir=data, agents="alice:new-password,bob:pw-bob"), desk.storage)
+    changed = Agents(Settings.from_env({}, data_dir=data, agents="alice:new-password,bob:pw-bob"), desk.db)
     assert changed.verify(alice) is None and changed.verify(bob) == "bob"
-    removed = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice"), desk.storage)
+    removed = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice"), desk.db)
     assert removed.verify(bob) is None and removed.verify(alice) == "alice"
 
 
@@ -235,7 +234,7 @@ def test_retried_tickets_and_agent_replies_are_stored_once(tmp_path):
     desk.request_human(cid)
     ticket = {"contact": "me@example.com", "message": "Rappelez-moi", "client_message_id": "t-1"}
     assert [client.post(f"/api/conversations/{cid}/ticket", json=ticket).status_code for _ in range(2)] == [200, 200]
-    assert len(desk.storage.tickets()) == 1
+    assert len(desk.tickets()) == 1
     sign_in(client)
     desk.claim(cid, "alice")
     ids = [client.post(f"/api/agent/conversations/{cid}/reply", json={"text": "Bonjour", "client_message_id": "r-1"}).json()

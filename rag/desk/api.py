@@ -9,19 +9,23 @@ from pathlib import Path
 from queue import Queue
 from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import ConflictError, InputError, NotFoundError, RelaisError
+from ..messages import REASONS
 from .auth import COOKIE, SESSION_SECONDS, Agents
-from .errors import ConflictError, InputError, NotFoundError, RelaisError
-from .guards import Guards, LoginLimiter, RateLimiter, client_address, networks
-from .handoff import Desk, Turn, answer_dict
-from .messages import REASONS
+from .desk import Desk, Turn, answer_dict
+from .events import EVERYTHING, QUEUE, conversation_topic
+from .guards import Guards, LoginLimiter, RateLimiter, SharedRateLimiter, client_address, networks
+from .shared import Shared
 
 STATIC = Path(__file__).parent / "static"
+KEEPALIVE = 15.0  # seconds between a stream's keep-alive comments (and its re-read of the database)
 Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback", "suspicious"]
 
 
@@ -104,11 +108,13 @@ def turn_payload(cid: str, turn: Turn) -> dict:
     }
 
 
-def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int | RateLimiter = 30, health=None,
-              allowed_hosts: str = "127.0.0.1,localhost,::1", trusted_proxies: str = "") -> FastAPI:
-    """The API behind its guards; pass the app's RateLimiter to share one chat limit with the chat page."""
+def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int | RateLimiter | SharedRateLimiter = 30,
+              health=None, allowed_hosts: str = "127.0.0.1,localhost,::1", trusted_proxies: str = "",
+              shared: Shared | None = None) -> FastAPI:
+    """The API behind its guards; pass the app's limiter to share one chat limit with the chat page, and `shared` to
+    count failed sign-ins in the database (several servers)."""
     trusted = networks(trusted_proxies)
-    logins = LoginLimiter()
+    logins = LoginLimiter(shared=shared)
     app = FastAPI(title="Relais", version="0.1.0", description="Cited answers from your documents, and a person one click away.")
 
     @app.exception_handler(RelaisError)
@@ -186,6 +192,39 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         """Messages after id `after` (bot answers, the agent's replies, notices) and the handoff status: poll it."""
         return {"messages": [dict(m.public(), answer=for_user(m.answer)) for m in desk.messages(cid, after)], "status": desk.status(cid).public()}
 
+    @app.get("/api/conversations/{cid}/events", tags=["public"], responses=ERRORS)
+    async def conversation_events(cid: str, after: int = Query(0, ge=0, le=MAX_ID),
+                                  last_event_id: str | None = Header(None, include_in_schema=False)) -> StreamingResponse:
+        """Server-sent events, pushed as they happen: `message` (id: the message id; a bot answer, an agent's reply, a
+        notice) and `status` (queue position, agent joined or left). A reconnecting client resumes after the last id it
+        saw (EventSource sends it as Last-Event-ID; or pass `after`): nothing lost, nothing shown twice."""
+        await run_in_threadpool(desk.conversation, cid)  # 404 before the stream starts
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_ID else after
+
+        def read(seen: int) -> tuple[list[dict], dict]:
+            return [dict(m.public(), answer=for_user(m.answer)) for m in desk.messages(cid, seen)], desk.status(cid).public()
+
+        async def stream():
+            sub = desk.hub.subscribe([conversation_topic(cid), QUEUE])
+            seen, shown = start, None
+            try:
+                yield "retry: 2000\n\n"
+                while True:
+                    sub.clear()  # before reading: whatever commits after this wakes the wait below
+                    messages, status = await run_in_threadpool(read, seen)
+                    for m in messages:
+                        seen = m["id"]
+                        yield _sse("message", m, event_id=seen)
+                    if status != shown:
+                        shown = status
+                        yield _sse("status", status)
+                    if not await sub.wait(KEEPALIVE):
+                        yield ": keep-alive\n\n"
+            finally:
+                desk.hub.unsubscribe(sub)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
     @app.post("/api/conversations/{cid}/feedback", tags=["public"], responses=ERRORS)
     def feedback(cid: str, body: FeedbackRequest) -> dict:
         desk.feedback(cid, body.message_id, 1 if body.value == "up" else -1)
@@ -236,6 +275,30 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     def presence(body: Presence, name: str = Depends(agent)) -> dict:
         desk.heartbeat(name, online=body.online)
         return {"online": body.online}
+
+    @app.get("/api/agent/events", tags=["agent"])
+    async def agent_events(request: Request, _name: str = Depends(agent)) -> StreamingResponse:
+        """Server-sent events for the console: `changed` whenever the queue or a conversation changes (the console then
+        re-reads what it shows); a keep-alive comment every 15 s. The stream ends when the session does."""
+        token = request.cookies.get(COOKIE)
+
+        async def stream():
+            sub = desk.hub.subscribe([EVERYTHING])
+            try:
+                yield "retry: 2000\n\n"
+                yield _sse("changed", {})
+                while True:
+                    sub.clear()
+                    if await sub.wait(KEEPALIVE):
+                        yield _sse("changed", {})
+                    elif await run_in_threadpool(agents.verify, token) is None:  # signed out (on any server) meanwhile
+                        return
+                    else:
+                        yield ": keep-alive\n\n"
+            finally:
+                desk.hub.unsubscribe(sub)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/api/agent/queue", tags=["agent"])
     def queue(name: str = Depends(agent)) -> dict:
@@ -290,5 +353,6 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     return app
 
 
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _sse(event: str, data: dict, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 import re
 
-from .handoff import Status
-from .messages import REASONS
-from .storage import Message
+from ..messages import REASONS
+from .conversations import Message
+from .desk import Status
 
 LABELS = {
     "fr": {

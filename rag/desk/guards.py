@@ -13,6 +13,10 @@ import threading
 import time
 from collections import defaultdict, deque
 
+from starlette.concurrency import run_in_threadpool
+
+from .shared import Shared
+
 PUBLIC_PREFIXES = ("/api/chat", "/api/conversations", "/health")
 AGENT_PREFIXES = ("/api/agent", "/api/metrics")
 MAX_BODY = 256 * 1024  # bytes: a 100 kB question fits; anything bigger is refused before it is read
@@ -54,13 +58,32 @@ class RateLimiter:
             return 0.0
 
 
+class SharedRateLimiter:
+    """The same limit counted in the desk's database, so it holds across servers: fixed one-minute windows."""
+
+    def __init__(self, shared: Shared, per_minute: int, name: str) -> None:
+        self.shared, self.per_minute, self.name = shared, per_minute, name
+
+    def retry_after(self, client: str, now: float | None = None, count: bool = True) -> float:
+        if self.per_minute <= 0:
+            return 0.0
+        hits, left = self.shared.hit(f"{self.name}:{client}", count=count)
+        over = hits > self.per_minute if count else hits >= self.per_minute
+        return max(0.1, left) if over else 0.0
+
+
+def rate_limiter(per_minute: int, name: str, shared: Shared | None = None) -> RateLimiter | SharedRateLimiter:
+    """In memory for one server (SQLite); in the database when servers share PostgreSQL."""
+    return SharedRateLimiter(shared, per_minute, name) if shared is not None else RateLimiter(per_minute)
+
+
 class LoginLimiter:
     """Failed sign-ins, limited per client and per account name. The account limit lasts at most a minute after the
     last failures and spares clients that signed in to that account before, so an attacker cannot lock a real agent out."""
 
-    def __init__(self, per_client: int = LOGIN_PER_CLIENT, per_account: int = LOGIN_PER_ACCOUNT) -> None:
-        self.clients = RateLimiter(per_client)
-        self.accounts = RateLimiter(per_account)
+    def __init__(self, per_client: int = LOGIN_PER_CLIENT, per_account: int = LOGIN_PER_ACCOUNT, shared: Shared | None = None) -> None:
+        self.clients = rate_limiter(per_client, "login-client", shared)
+        self.accounts = rate_limiter(per_account, "login-account", shared)
         self.known: dict[tuple[str, str], float] = {}
         self.lock = threading.Lock()
 
@@ -115,13 +138,13 @@ def host_name(host_header: str) -> str:
 
 
 class Guards:
-    def __init__(self, app, allowed_origins: str, rate_limit: int | RateLimiter, allowed_hosts: str = "127.0.0.1,localhost,::1",
-                 trusted_proxies: str = "") -> None:
+    def __init__(self, app, allowed_origins: str, rate_limit: int | RateLimiter | SharedRateLimiter,
+                 allowed_hosts: str = "127.0.0.1,localhost,::1", trusted_proxies: str = "") -> None:
         self.app = app
         self.allowed = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
         self.hosts = {host_name(h) for h in allowed_hosts.split(",") if h.strip()}
         self.trusted = networks(trusted_proxies)
-        self.limiter = rate_limit if isinstance(rate_limit, RateLimiter) else RateLimiter(rate_limit)
+        self.limiter = RateLimiter(rate_limit) if isinstance(rate_limit, int) else rate_limit
 
     def client(self, scope) -> str:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -153,7 +176,7 @@ class Guards:
         if length and (not length.isdigit() or int(length) > MAX_BODY):
             return await send_json(send, 413, {"error": f"request body over {MAX_BODY // 1024} kB: send a shorter message"}, cors)
         if scope["method"] == "POST" and path.startswith(PUBLIC_PREFIXES):
-            wait = self.limiter.retry_after(self.client(scope))
+            wait = await run_in_threadpool(self.limiter.retry_after, self.client(scope))  # shared: a database round trip
             if wait:
                 seconds = math.ceil(wait)
                 return await send_json(send, 429, {"error": f"too many requests: retry in {seconds} s", "retry_after": seconds},

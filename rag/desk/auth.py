@@ -1,7 +1,9 @@
-"""Agent sign-in: credentials from settings, server-side sessions (the cookie is a random id; SQLite keeps its hash).
+"""Agent sign-in: credentials from settings, server-side sessions (the cookie is a random id; the database keeps its hash).
 
 A session ends at sign-out, when it expires, when the agent's password changes, or when the agent is removed
-from RAG_AGENTS: each session records a keyed fingerprint of the credentials it was opened with.
+from RAG_AGENTS: each session records a keyed fingerprint of the credentials it was opened with. Sessions and the
+fingerprint key live in the desk's database, so a sign-in on one server holds on every other and a sign-out ends
+it everywhere. The cookie is a random id, never signed data: there is nothing to forge, only a hash to look up.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 import time
 
-from .errors import ConfigError
-from .settings import Settings
-from .storage import Storage
+from ..errors import ConfigError
+from ..settings import Settings
+from .database import Database
+from .shared import Shared
 
 DEFAULT_AGENT = ("agent", "relais")
 SESSION_SECONDS = 12 * 3600
@@ -33,7 +35,7 @@ def is_loopback(host: str) -> bool:
 
 
 class Agents:
-    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.credentials = parse_agents(settings.agents)
         if not self.credentials:
             if not is_loopback(settings.host):
@@ -42,8 +44,10 @@ class Agents:
                     "set RAG_AGENTS=name:password[,name2:password2] and start again"
                 )
             self.credentials = dict([DEFAULT_AGENT])
-        self.secret = _secret(settings)
-        self.storage = storage or Storage(settings.database_path)
+        self.db = db or Database(settings.database)
+        # a key a 0.1 install kept in data/session.key stays the key, so its agents stay signed in after the upgrade
+        legacy = settings.data_dir / "session.key"
+        self.secret = bytes.fromhex(Shared(self.db).value("session_key", legacy.read_text().strip() if legacy.is_file() else secrets.token_hex(32)))
 
     @property
     def is_default(self) -> bool:
@@ -57,14 +61,17 @@ class Agents:
     def token(self, name: str) -> str:
         """Open a session for a signed-in agent: the cookie value."""
         token = secrets.token_urlsafe(32)
-        self.storage.add_session(_hash(token), name, self._credential(name), time.time() + SESSION_SECONDS)
+        with self.db.tx() as t:
+            t.run("DELETE FROM sessions WHERE expires < :now", now=time.time())
+            t.run("INSERT INTO sessions(id_hash, agent, credential, expires) VALUES (:h, :agent, :credential, :expires)",
+                  h=_hash(token), agent=name, credential=self._credential(name), expires=time.time() + SESSION_SECONDS)
         return token
 
     def verify(self, token: str | None) -> str | None:
         """The signed-in agent's name, or None for a missing, unknown, revoked or expired session."""
         if not token or len(token) > 200:
             return None
-        row = self.storage.session(_hash(token))
+        row = self.db.one("SELECT * FROM sessions WHERE id_hash = :h", h=_hash(token))
         if row is None or row["expires"] < time.time() or row["agent"] not in self.credentials:
             return None
         if not hmac.compare_digest(row["credential"].encode(), self._credential(row["agent"]).encode()):
@@ -73,7 +80,8 @@ class Agents:
 
     def revoke(self, token: str | None) -> None:
         if token:
-            self.storage.delete_session(_hash(token))
+            with self.db.tx() as t:
+                t.run("DELETE FROM sessions WHERE id_hash = :h", h=_hash(token))
 
     def _credential(self, name: str) -> str:
         return hmac.new(self.secret, f"{name}\0{self.credentials[name]}".encode(), hashlib.sha256).hexdigest()
@@ -92,18 +100,3 @@ def parse_agents(raw: str) -> dict[str, str]:
             raise ConfigError(f"RAG_AGENTS entry {pair.split(':')[0]!r} needs the form name:password")
         agents[name.strip()] = password
     return agents
-
-
-def _secret(settings: Settings) -> bytes:
-    """Per-installation signing key, created once, so sessions survive a restart."""
-    path = settings.data_dir / "session.key"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            time.sleep(0.05)
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())

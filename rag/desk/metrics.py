@@ -1,0 +1,38 @@
+"""The console's figures: containment, handoffs and their reasons, waits, feedback, tickets, agents online."""
+
+from __future__ import annotations
+
+import statistics
+
+from .database import Database
+from .feedback import Feedback
+from .presence import Presence
+from .queue import Queue
+from .tickets import Tickets
+
+
+def desk_metrics(db: Database, queue: Queue, feedback: Feedback, tickets: Tickets, presence: Presence) -> dict:
+    conversations = db.value("SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE role = 'user'")
+    escalated = db.value("SELECT COUNT(DISTINCT conversation_id) FROM handoffs")
+    handoffs = queue.handoffs()
+    by_reason: dict[str, int] = {}
+    for h in handoffs:
+        by_reason[h["reason"]] = by_reason.get(h["reason"], 0) + 1
+    waits = [h["claimed"] - h["requested"] for h in handoffs if h["claimed"]]
+    firsts = [h["first_reply"] - h["requested"] for h in handoffs if h["first_reply"]]
+    votes = feedback.counts()
+    rated = votes["up"] + votes["down"]
+    return {
+        "conversations": conversations,
+        "containment": round(1 - escalated / conversations, 3) if conversations else None,
+        "handoffs": len(handoffs),
+        "handoffs_by_reason": by_reason,
+        "waiting_now": queue.waiting(),
+        "median_wait_s": round(statistics.median(waits), 1) if waits else None,
+        "median_first_human_reply_s": round(statistics.median(firsts), 1) if firsts else None,
+        "feedback_up": votes["up"],
+        "feedback_down": votes["down"],
+        "thumbs_up_rate": round(votes["up"] / rated, 3) if rated else None,
+        "tickets": tickets.count(),
+        "agents_online": presence.online(),
+    }
