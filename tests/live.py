@@ -54,6 +54,12 @@ class LiveApp:
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a pulled plug: no shutdown code runs, open connections just drop."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def restart(self) -> LiveApp:
         self.stop()
         return self.start()

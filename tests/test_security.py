@@ -28,9 +28,10 @@ class ScriptedPipeline:
         yield Answer(text="Le chatbot gérait 2,3 millions de conversations. [1]", confidence=0.9)
 
 
-def make(tmp_path, agents: str = "alice:pw-alice", **api) -> tuple[TestClient, Desk, Agents]:
+def make(tmp_path, agents: str = "alice:pw-alice", database: Database | None = None, **api) -> tuple[TestClient, Desk, Agents]:
+    """The API over a scripted answerer; `database`: the conftest fixture (SQLite and PostgreSQL), else a SQLite file."""
     settings = Settings.from_env({}, data_dir=tmp_path / "data", agents=agents)
-    db = Database(settings.database)
+    db = database or Database(settings.database)
     desk = Desk(ScriptedPipeline(), db, tmp_path / "knowledge")
     agents_ = Agents(settings, db)
     return TestClient(build_api(desk, agents_, **api), base_url=URL), desk, agents_
@@ -86,8 +87,8 @@ def test_odd_cookie_values_are_401_not_500(tmp_path, value):
 
 
 # --- row 4: sessions end -------------------------------------------------------------------------------------
-def test_a_cookie_is_dead_after_sign_out(tmp_path):
-    client, _, _ = make(tmp_path)
+def test_a_cookie_is_dead_after_sign_out(tmp_path, database):
+    client, _, _ = make(tmp_path, database=database)
     token = sign_in(client)
     assert client.get("/api/agent/me").status_code == 200
     client.post("/api/agent/logout")
@@ -95,8 +96,8 @@ def test_a_cookie_is_dead_after_sign_out(tmp_path):
     assert client.get("/api/agent/me", headers={"cookie": f"{COOKIE}={token}"}).status_code == 401
 
 
-def test_a_password_change_or_removal_ends_sessions_and_a_restart_keeps_them(tmp_path):
-    client, desk, _ = make(tmp_path, agents="alice:pw-alice,bob:pw-bob")
+def test_a_password_change_or_removal_ends_sessions_and_a_restart_keeps_them(tmp_path, database):
+    client, desk, _ = make(tmp_path, agents="alice:pw-alice,bob:pw-bob", database=database)
     alice, bob = sign_in(client), sign_in(client, "bob", "pw-bob")
     data = tmp_path / "data"
     restarted = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice,bob:pw-bob"), desk.db)
@@ -214,8 +215,8 @@ def test_the_real_e5_tokenizer_bounds_a_long_question():
 
 
 # --- row 11: retries and cut streams ------------------------------------------------------------------------------------
-def test_a_retried_post_is_answered_from_storage_not_stored_twice(tmp_path):
-    client, desk, _ = make(tmp_path)
+def test_a_retried_post_is_answered_from_storage_not_stored_twice(tmp_path, database):
+    client, desk, _ = make(tmp_path, database=database)
     cid = client.post("/api/conversations", json={}).json()["conversation_id"]
     body = {"question": "Combien de conversations ?", "conversation_id": cid, "client_message_id": "7d0c-retry"}
     first, again = client.post("/api/chat", json=body).json(), client.post("/api/chat", json=body).json()
@@ -228,8 +229,8 @@ def test_a_retried_post_is_answered_from_storage_not_stored_twice(tmp_path):
     assert [m.role for m in desk.messages(cid)] == ["user", "bot", "user", "bot"]
 
 
-def test_retried_tickets_and_agent_replies_are_stored_once(tmp_path):
-    client, desk, _ = make(tmp_path)
+def test_retried_tickets_and_agent_replies_are_stored_once(tmp_path, database):
+    client, desk, _ = make(tmp_path, database=database)
     cid = desk.start()
     desk.request_human(cid)
     ticket = {"contact": "me@example.com", "message": "Rappelez-moi", "client_message_id": "t-1"}
@@ -242,8 +243,8 @@ def test_retried_tickets_and_agent_replies_are_stored_once(tmp_path):
     assert ids[0] == ids[1] and [m.role for m in desk.messages(cid)].count("agent") == 1
 
 
-def test_an_answer_is_stored_when_the_stream_is_cut(tmp_path):
-    _, desk, _ = make(tmp_path)
+def test_an_answer_is_stored_when_the_stream_is_cut(tmp_path, database):
+    _, desk, _ = make(tmp_path, database=database)
     cid = desk.start()
     stream = desk.say(cid, "Combien de conversations ?")
     assert next(stream) == "Le chatbot gérait "  # the reader gets one piece, then goes away
