@@ -90,7 +90,8 @@ class Database:
         return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else self.url
 
     def _postgresql(self) -> sa.Engine:
-        return sa.create_engine(self._sa_url(), pool_size=10, max_overflow=40, pool_pre_ping=True, pool_recycle=1800)
+        # at most 30 connections per server (+1 listening): two servers fit PostgreSQL's default max_connections (100)
+        return sa.create_engine(self._sa_url(), pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
 
     def _sqlite(self) -> sa.Engine:
         path = Path(self.url.removeprefix("sqlite:///"))
