@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from rag.desk import Database, Desk
 from rag.desk.api import build_api
 from rag.desk.auth import COOKIE, Agents, is_loopback
-from rag.desk.guards import LoginLimiter, client_address, host_name, networks
+from rag.desk.guards import LoginLimiter, client_address, host_name, networks, own_origin
 from rag.errors import ConfigError
 from rag.schema import Answer
 from rag.settings import Settings
@@ -137,6 +137,14 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy():
     assert client_address("10.0.0.2", "garbage", trusted) == "garbage" and client_address("10.0.0.2", None, trusted) == "10.0.0.2"
 
 
+def test_the_own_origin_behind_a_tls_proxy_is_https_only_from_a_trusted_proxy():
+    # behind nginx ending TLS, the console's POSTs carry Origin https://…: the site's own, not another origin (403)
+    trusted, headers = networks("10.0.0.0/8"), {"host": "relais.example.com", "x-forwarded-proto": "https"}
+    assert own_origin({"scheme": "http", "client": ("10.0.0.2", 1)}, headers, trusted) == "https://relais.example.com"
+    assert own_origin({"scheme": "http", "client": ("198.51.100.7", 1)}, headers, trusted) == "http://relais.example.com"
+    assert own_origin({"scheme": "http", "client": ("10.0.0.2", 1)}, {**headers, "x-forwarded-proto": "gopher"}, trusted) == "http://relais.example.com"
+
+
 def test_varied_forwarded_for_does_not_reset_the_chat_limit(tmp_path):
     client, _, _ = make(tmp_path, rate_limit=3)
     codes = [client.post("/api/chat", json={"question": "bonjour"}, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
@@ -251,3 +259,15 @@ def test_an_answer_is_stored_when_the_stream_is_cut(tmp_path, database):
     stream.close()
     bot = [m for m in desk.messages(cid) if m.role == "bot"]
     assert len(bot) == 1 and bot[0].text == "Le chatbot gérait 2,3 millions de conversations. [1]"
+
+
+def test_a_question_whose_server_died_before_answering_is_answered_by_the_retry_once(tmp_path, database):
+    _, desk, _ = make(tmp_path, database=database)
+    desk.answer_lease = 0.3  # seconds (30 in production): the time the first request is given to answer
+    cid = desk.start()
+    desk.conversations.add(cid, "user", "Combien de conversations ?", client_id="k-1")  # stored, then the server died
+    turn = desk.ask(cid, "Combien de conversations ?", client_id="k-1")  # the client's retry, on another server
+    assert turn.answer is not None and "2,3 millions" in turn.answer.text
+    again = desk.ask(cid, "Combien de conversations ?", client_id="k-1")
+    assert again.bot_message_id == turn.bot_message_id  # answered once, replayed after
+    assert [m.role for m in desk.messages(cid)] == ["user", "bot"] and desk.pipeline.asked == ["Combien de conversations ?"]

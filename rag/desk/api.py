@@ -171,7 +171,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
                 else:
                     yield _sse("answer", turn_payload(cid, item)) if isinstance(item, Turn) else _sse("token", {"text": item})
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/api/conversations", tags=["public"])
     def new_conversation(body: NewConversation | None = None) -> dict:

@@ -27,6 +27,7 @@ from .queue import Queue
 from .tickets import Tickets
 
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
+ANSWER_LEASE = 30.0  # seconds a stored question is left to the request that stored it before a retry answers it
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Desk:
         self.db = db
         self.knowledge_dir = Path(knowledge_dir)
         self.reindex = reindex
+        self.answer_lease = ANSWER_LEASE
         self.conversations = Conversations(db)
         self.handoffs = Queue(db, self.conversations)
         self.presence = Presence(db)
@@ -100,10 +102,7 @@ class Desk:
                 return
             yield Turn(mid, None, None, self.status(cid))
             return
-        history = [
-            {"role": "user" if m.role == "user" else "assistant", "content": m.text}
-            for m in self.conversations.messages(cid)[-8:] if m.role in ("user", "bot")
-        ]
+        history = _history(self.conversations.messages(cid))
         uid = None
         if text.strip():  # kept before answering
             try:
@@ -147,15 +146,22 @@ class Desk:
             self.request_human(cid, answer.handoff)
         return Turn(uid, bid, answer, self.status(cid))
 
-    def _replay(self, prior: Message, wait: float = 30.0) -> Turn:
-        """The Turn a retried message already led to; waits (bounded) while the first request is still answering."""
-        deadline = time.monotonic() + wait
+    def _replay(self, prior: Message) -> Turn:
+        """The Turn a retried message already led to. While the request that stored it may still be answering
+        (for `answer_lease` seconds after it was stored) this waits; past that, the request is taken for dead (its
+        server was killed, say) and the question, when it is still the last one and the bot's to answer, is answered now."""
+        cid = prior.conversation_id
         reply = self.conversations.reply_to(prior)
-        while reply is None and self.conversation(prior.conversation_id).state == "bot" and time.monotonic() < deadline:
+        while reply is None and self.conversation(cid).state == "bot" and time.time() < prior.created + self.answer_lease:
             time.sleep(0.1)
             reply = self.conversations.reply_to(prior)
+        conv = self.conversation(cid)
+        if reply is None and conv.state == "bot" and not any(m.role == "user" for m in self.conversations.messages(cid, prior.id)):
+            history = _history([m for m in self.conversations.messages(cid) if m.id < prior.id])
+            answer = [item for item in self.pipeline.stream(prior.text, history) if isinstance(item, Answer)][-1]
+            return self._keep(conv, prior.id, answer)
         answer = answer_from_dict(reply.answer) if reply and reply.answer else None
-        return Turn(prior.id, reply.id if reply else None, answer, self.status(prior.conversation_id))
+        return Turn(prior.id, reply.id if reply else None, answer, self.status(cid))
 
     def ask(self, cid: str, text: str, client_id: str | None = None) -> Turn:
         return [item for item in self.say(cid, text, client_id) if isinstance(item, Turn)][-1]
@@ -286,6 +292,12 @@ def answer_from_dict(data: dict) -> Answer:
         return tuple(Citation(**{**c, "span": tuple(c["span"]), "doc_span": tuple(c["doc_span"])}) for c in data.get(key) or ())
 
     return Answer(**{**data, "citations": citations("citations"), "considered": citations("considered")})
+
+
+def _history(messages: list[Message]) -> list[dict]:
+    """The last exchanges, as the answerer reads them (follow-up questions)."""
+    return [{"role": "user" if m.role == "user" else "assistant", "content": m.text}
+            for m in messages if m.role in ("user", "bot")][-8:]
 
 
 def _lang(language: str) -> str:

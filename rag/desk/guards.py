@@ -114,19 +114,29 @@ def client_address(peer: str, forwarded_for: str | None, trusted: list) -> str:
     """The client a request comes from: the connection's address, unless it is a trusted proxy; then the nearest
     X-Forwarded-For address that is not itself a trusted proxy (the ones further left are the client's own claim)."""
 
-    def is_trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return False
-        return any(ip in net for net in trusted)
-
-    if not forwarded_for or not is_trusted(peer):
+    if not forwarded_for or not is_trusted(peer, trusted):
         return peer
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        if not is_trusted(hop):
+        if not is_trusted(hop, trusted):
             return hop
     return peer
+
+
+def is_trusted(address: str, trusted: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def own_origin(scope, headers: dict[str, str], trusted: list) -> str:
+    """The site's own origin; behind a trusted proxy that ends TLS, its X-Forwarded-Proto gives the scheme."""
+    scheme = scope.get("scheme", "http")
+    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    if proto in ("http", "https") and is_trusted((scope.get("client") or ("?", 0))[0], trusted):
+        scheme = proto
+    return f"{scheme}://{headers.get('host', '')}"
 
 
 def host_name(host_header: str) -> str:
@@ -162,7 +172,7 @@ class Guards:
         if scope["type"] != "http" or not path.startswith(PUBLIC_PREFIXES + AGENT_PREFIXES):
             return await self.app(scope, receive, send)
         origin = headers.get("origin", "").rstrip("/")
-        own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+        own = own_origin(scope, {k.lower(): v for k, v in headers.items()}, self.trusted)
         cross = bool(origin) and origin != own
         if cross and (origin not in self.allowed or path.startswith(AGENT_PREFIXES)):
             return await send_json(send, 403, {"error": f"origin {origin} is not allowed: add it to RAG_ALLOWED_ORIGINS on the server"})
