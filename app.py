@@ -26,6 +26,31 @@ def build_app(desk: Desk, limit=None):
     """The chat page; `limit(request)` gives the seconds a client must wait (0: go ahead), shared with the API."""
     import gradio as gr
 
+    # The page's push (see the hidden #relais-refresh button below): called with the conversation id on page load and
+    # whenever the id changes; opens an EventSource on the conversation's events and, on each `message` or `status`,
+    # clicks #relais-refresh.
+    push_js = """
+(cid) => {
+  const push = (window.relaisPush ||= { cid: null, source: null, timer: null, failures: 0 });
+  if (cid === push.cid) return;
+  push.cid = cid;
+  const refresh = () => document.querySelector("#relais-refresh")?.click();
+  const listen = () => {
+    push.source?.close(); push.source = null; clearTimeout(push.timer);  // clearTimeout stops a setInterval too
+    if (!push.cid) return;
+    if (!window.EventSource || push.failures >= 3) { push.timer = setInterval(refresh, POLL_MS); return; }
+    const es = push.source = new EventSource(`/api/conversations/${encodeURIComponent(push.cid)}/events`);
+    let live = false;  // false until this connection's first status: the backlog before it costs one refresh, not one each
+    const retry = () => { if (push.source === es) { es.close(); push.source = null; push.timer = setTimeout(listen, 2000); } };
+    push.timer = setTimeout(() => { push.failures++; retry(); }, 5000);  // the server sends the status first thing
+    es.addEventListener("status", () => { live = true; push.failures = 0; clearTimeout(push.timer); refresh(); });
+    es.addEventListener("message", () => { if (live) refresh(); });
+    es.onerror = () => { live = false; if (es.readyState === EventSource.CLOSED || ++push.failures >= 3) retry(); };
+  };
+  listen();
+}
+""".replace("POLL_MS", str(int(POLL_SECONDS * 1000)))
+
     def status_of(cid: str) -> Status | None:
         """None for no conversation yet, or for an id this data folder does not know (the page starts afresh)."""
         try:
@@ -98,11 +123,13 @@ def build_app(desk: Desk, limit=None):
         return "", "", *render(cid, status, lang)
 
     def new_conversation(cid: str, lang: str):
-        """The chat's trash button: a fresh conversation (a pending request for a person is withdrawn first)."""
+        """The chat's trash button: a fresh conversation (a pending request for a person is withdrawn first). Its id
+        replaces the old one at once: the browser's storage keeps no empty id, so a reload would bring the old one back."""
         status = status_of(cid)
         if status and status.state != "bot":
             desk.cancel(cid)
-        return "", *render("", None, lang)
+        fresh = desk.start(lang)
+        return fresh, *render(fresh, desk.status(fresh), lang)
 
     def like(data: gr.LikeData, cid: str, ids: list[int]):
         index = data.index if isinstance(data.index, int) else data.index[0]
@@ -148,12 +175,22 @@ def build_app(desk: Desk, limit=None):
         ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, *shown], api_visibility="private")
         chat.like(like, [cid, ids], None, api_visibility="private")
         chat.clear(new_conversation, [cid, lang], [cid, *shown], api_visibility="private")
-        gr.Timer(POLL_SECONDS).tick(poll, [cid, last, lang], shown, api_visibility="private", show_progress="hidden",
-                                    concurrency_limit=None)
+        # Push, not poll: the page's JavaScript (push_js) listens to the conversation's server-sent events and, on each
+        # `message` or `status`, clicks this hidden button, whose handler is `poll`: rendering stays in Python
+        # (rag/desk/chat_view.py). The id comes from the BrowserState, which the browser decrypts: push_js runs on page
+        # load and on every change of the id (the first message, "talk to a human", the trash button's "" closes the
+        # stream, a page reload). Clicks during a refresh coalesce into one more (trigger_mode="always_last"). Polling
+        # is only the fallback, in push_js: no EventSource, or the stream failed 3 times in a row (an error, or no first
+        # event within 5 s: a proxy that buffers it); then the button is clicked every POLL_SECONDS.
+        refresh = gr.Button(visible="hidden", elem_id="relais-refresh")
+        refresh.click(poll, [cid, last, lang], shown, api_visibility="private", show_progress="hidden", concurrency_limit=None,
+                      trigger_mode="always_last")
+        cid.change(None, cid, None, js=push_js)
         lang.change(relabel, lang, [title, box, send, human_btn, intro, contact, note, ticket_btn], api_visibility="private"
                     ).then(view, [cid, lang], shown, api_visibility="private")
         demo.load(None, None, lang, api_visibility="private", js="() => (navigator.language || 'fr').toLowerCase().startsWith('fr') ? 'fr' : 'en'")
         demo.load(view, [cid, lang], shown, api_visibility="private")
+        demo.load(None, cid, None, js=push_js)
     return demo
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -78,15 +81,31 @@ def sign_in(page, url: str) -> None:
 
 
 def claim_and_reply(agent, text_in_queue: str, reply: str) -> None:
+    claim_and_type(agent, text_in_queue, reply)
+    agent.locator("#send").click()
+    agent.wait_for_selector(f"#transcript .msg.agent:has-text('{reply}')")
+
+
+def claim_and_type(agent, text_in_queue: str, reply: str) -> None:
+    """Claim the conversation and type the reply, not sent yet."""
     agent.locator("#queue li", has_text=text_in_queue).first.click()
-    # Locators, not element handles: the console re-renders its packet when a poll sees the claim, and a locator's action
+    # Locators, not element handles: the console re-renders its packet when a refresh sees the claim, and a locator's action
     # finds the new element again where a handle would be detached (a CI run failed so).
     agent.locator("#claim").click()
     box = agent.locator("#reply")
     box.fill(reply)
     expect(box).to_have_value(reply)  # the typed draft survives a re-render
-    agent.locator("#send").click()
-    agent.wait_for_selector(f"#transcript .msg.agent:has-text('{reply}')")
+
+
+def record(page) -> list[tuple[float, str]]:
+    """Every request the page makes from now on: (time.monotonic(), url)."""
+    seen: list[tuple[float, str]] = []
+    page.on("request", lambda r: seen.append((time.monotonic(), r.url)))
+    return seen
+
+
+def since(seen: list[tuple[float, str]], start: float, pattern: str) -> list[str]:
+    return [url for t, url in seen if t >= start and re.search(pattern, url)]
 
 
 def test_chat_handoff_agent_and_back(site, browser):
@@ -117,7 +136,7 @@ def test_chat_handoff_agent_and_back(site, browser):
     claim_and_reply(agent, "Combien de conversations", "Bonjour, ici Alice : je reprends votre demande.")
     agent.screenshot(path=SHOTS / "console.png", full_page=True)
 
-    user.locator("#relais-chat", has_text="ici Alice").wait_for(timeout=10_000)  # delivered by the page's polling
+    user.locator("#relais-chat", has_text="ici Alice").wait_for(timeout=10_000)  # pushed to the page (server-sent events)
     user.locator("#relais-status", has_text="alice").wait_for()
     user.locator("#relais-cancel", has_text="Revenir au bot").wait_for()
     user.screenshot(path=SHOTS / "chat-with-agent.png", full_page=True)
@@ -227,3 +246,94 @@ def test_with_nobody_online_the_user_leaves_a_ticket(site, browser):
     user.locator("#relais-chat", has_text="<b>svp</b>").wait_for()  # shown as typed, not as HTML
     agent.locator("#tickets li", has_text="client@example.com").wait_for()
     agent.check("#online")
+
+
+# --- push, not poll: the server's events (server-sent events) bring the agent's reply; nothing polls ------------------
+POLLS = r"/api/conversations/[^/]+/messages"
+QUIET_S = 4  # a poll every 1.5 s would make 2 or 3 requests in this window
+
+
+def test_chat_page_gets_the_agent_reply_pushed(site, browser):
+    app, _ = site
+    user = browser.new_context(locale="fr-FR").new_page()
+    seen = record(user)
+    user.goto(app.url)
+    box = user.locator("#relais-box textarea")
+    box.fill("Quelle est la couleur du ciel sur Mars ? (page poussée)")
+    box.press("Enter")
+    user.locator("#relais-chat", has_text="Je n'ai pas trouvé").wait_for()
+    user.click("#relais-human")
+    user.locator("#relais-status", has_text="En attente").wait_for()
+    user.wait_for_timeout(1000)  # what the handoff set off has settled
+
+    quiet = time.monotonic()  # nothing happens: the page makes no request at all (the Gradio Timer made one every 1.5 s)
+    user.wait_for_timeout(QUIET_S * 1000)
+    assert since(seen, quiet, r".") == []
+    assert since(seen, 0, r"/api/conversations/[^/]+/events")  # it listens instead
+
+    agent = browser.new_context(locale="en-US").new_page()
+    sign_in(agent, app.url)
+    claim_and_type(agent, "page poussée", "Réponse poussée vers la page.")
+    user.locator("#relais-status", has_text="alice").wait_for(timeout=2_000)  # the claim, pushed
+    sent = time.monotonic()
+    agent.locator("#send").click()
+    user.locator("#relais-chat", has_text="Réponse poussée vers la page").wait_for(timeout=2_000)
+    assert time.monotonic() - sent < 2
+    assert since(seen, 0, POLLS) == []
+    # one refresh per burst of events (the claim, the reply), never a steady beat
+    assert len(since(seen, quiet, r"/gradio_api/queue/join")) <= 6
+
+
+def test_widget_gets_the_agent_reply_pushed(site, browser):
+    app, host_page = site
+    page = browser.new_context(locale="fr-FR").new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    seen = record(page)
+    page.goto(host_page)
+    widget = page.locator("#relais-widget")
+    widget.locator(".launcher").click()
+    widget.locator("input.question").fill("Quelle est la couleur du ciel sur Mars ? (widget poussé)")
+    widget.locator("form.ask button").click()
+    widget.locator(".msg.bot .votes").wait_for()  # the stored answer (the streamed one has no votes)
+    widget.get_by_text("Parler à un humain").click()
+    widget.locator(".status", has_text="En attente").wait_for()
+    page.wait_for_timeout(500)
+    assert widget.locator(".msg.user").count() == 1 and widget.locator(".msg.bot").count() == 1  # each shown once
+
+    quiet = time.monotonic()
+    page.wait_for_timeout(QUIET_S * 1000)
+    assert since(seen, quiet, r".") == []
+
+    agent = browser.new_context().new_page()
+    sign_in(agent, app.url)
+    claim_and_type(agent, "widget poussé", "Réponse poussée vers le widget.")
+    widget.locator(".status", has_text="alice").wait_for(timeout=2_000)
+    sent = time.monotonic()
+    agent.locator("#send").click()
+    widget.locator(".msg.agent", has_text="Réponse poussée vers le widget").wait_for(timeout=2_000)
+    assert time.monotonic() - sent < 2
+    assert since(seen, quiet, POLLS) == []  # the stream brought it, no poll
+    assert widget.locator(".msg.agent").count() == 1 and widget.locator(".msg.user").count() == 1
+    assert not errors
+
+
+def test_console_queue_is_pushed(site, browser):
+    app, _ = site
+    agent = browser.new_context(locale="en-US").new_page()
+    seen = record(agent)
+    sign_in(agent, app.url)
+    agent.wait_for_timeout(1000)
+    quiet = time.monotonic()
+    agent.wait_for_timeout(6000)  # nothing changes: at most one read of the queue (the 10 s presence heartbeat)
+    assert len(since(seen, quiet, r"/api/agent/queue")) <= 1
+    assert since(seen, 0, r"/api/agent/events")
+
+    start = time.monotonic()
+    with httpx.Client(base_url=app.url) as api:  # a user of the HTTP API asks, then asks for a person
+        cid = api.post("/api/chat", json={"question": "Le remboursement du billet file-poussée ?"}).json()["conversation_id"]
+        assert api.post(f"/api/conversations/{cid}/handoff", json={}).status_code == 200
+    agent.locator("#queue li", has_text="file-poussée").wait_for(timeout=2_000)  # no reload
+    agent.wait_for_timeout(1000)
+    # the question, the answer and the handoff: a few refreshes, throttled to at most two a second
+    assert len(since(seen, start, r"/api/agent/queue")) <= 5

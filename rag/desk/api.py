@@ -282,18 +282,22 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         re-reads what it shows); a keep-alive comment every 15 s. The stream ends when the session does."""
         token = request.cookies.get(COOKIE)
 
+        def present() -> str | None:
+            """The agent, still signed in; an open console counts as present (presence.py)."""
+            if (name := agents.verify(token)) is not None:
+                desk.heartbeat(name)
+            return name
+
         async def stream():
             sub = desk.hub.subscribe([EVERYTHING])
             try:
                 yield "retry: 2000\n\n"
-                yield _sse("changed", {})
                 while True:
-                    sub.clear()
-                    if await sub.wait(KEEPALIVE):
-                        yield _sse("changed", {})
-                    elif await run_in_threadpool(agents.verify, token) is None:  # signed out (on any server) meanwhile
-                        return
-                    else:
+                    sub.clear()  # before the console re-reads: whatever commits after this wakes the wait below
+                    yield _sse("changed", {})
+                    while not await sub.wait(KEEPALIVE):
+                        if await run_in_threadpool(present) is None:  # signed out (on any server) meanwhile
+                            return
                         yield ": keep-alive\n\n"
             finally:
                 desk.hub.unsubscribe(sub)

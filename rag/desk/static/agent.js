@@ -2,8 +2,9 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const POLL_MS = 1500;
-  let selected = null, me = null, timer = null, reasons = {};
+  const GAP_MS = 500;  // at most two refreshes a second, however many `changed` events come
+  const SLOW_MS = 10_000;  // the heartbeat, and the fallback poll while the event stream is down
+  let selected = null, me = null, reasons = {}, events = null, timer = null;
 
   function el(tag, props = {}, ...children) {
     const node = document.createElement(tag);
@@ -24,7 +25,7 @@
   }
 
   function showLogin() {
-    clearInterval(timer); timer = null;
+    stopLive();
     $("login").hidden = false; $("desk").hidden = true; $("metrics").hidden = true; $("nav").hidden = true;
   }
 
@@ -33,8 +34,41 @@
     $("login").hidden = true; $("nav").hidden = false; $("desk").hidden = false;
     $("me").textContent = me.name + (me.default_password ? " (default password: set RAG_AGENTS)" : "");
     await api("/api/agent/presence", { online: $("online").checked });
-    refresh();
-    timer = setInterval(refresh, POLL_MS);
+    stopLive();
+    listen();
+    update(true);  // at once, whatever the stream does
+    timer = setInterval(() => {
+      if (Date.now() - lastRefresh >= SLOW_MS) update();
+      if (events?.readyState === EventSource.CLOSED) listen();  // the browser gave up on it (e.g. the server was down)
+    }, SLOW_MS);
+  }
+
+  // Push, not poll: the server sends `changed` on /api/agent/events whenever the queue or any conversation changes (and
+  // once on connect); each asks for a refresh. The browser reconnects a dropped stream by itself. Presence: the server
+  // counts an agent online while their console read the queue in the last 30 s, so with no change for 10 s the console
+  // reads it anyway (the heartbeat, as when it polled); the same timer is the slow fallback poll while the stream is down.
+  function listen() {
+    events?.close();
+    const es = events = new EventSource("/api/agent/events");  // same origin: the session cookie goes with it
+    es.addEventListener("changed", () => update());
+    es.onerror = () => { if (es.readyState === EventSource.CLOSED) update(); };  // refused: a 401 shows the sign-in form
+  }
+  function stopLive() { events?.close(); events = null; clearInterval(timer); timer = null; }
+
+  // Refreshes run one at a time, at most one every GAP_MS; events during a refresh (or the wait before it) make one more.
+  let running = false, again = false, hurry = false, lastRefresh = 0;
+  async function update(now = false) {  // now: the agent clicked, no waiting
+    again = true; hurry ||= now;
+    if (running) return;
+    running = true;
+    try {
+      while (again) {
+        const wait = hurry ? 0 : lastRefresh + GAP_MS - Date.now();
+        if (wait > 0) await new Promise((done) => setTimeout(done, wait));
+        again = hurry = false; lastRefresh = Date.now();
+        await refresh();
+      }
+    } finally { running = false; }
   }
 
   const ago = (t) => { const s = Math.max(0, Math.round(Date.now() / 1000 - t)); return s < 90 ? `${s} s` : `${Math.round(s / 60)} min`; };
@@ -47,7 +81,7 @@
     const queue = $("queue"); queue.replaceChildren();
     if (!data.queue.length) queue.append(el("li", { class: "hint" }, "Nobody is waiting."));
     for (const c of data.queue) {
-      queue.append(el("li", { class: c.id === selected ? "selected" : "", onclick: () => { selected = c.id; refresh(); } },
+      queue.append(el("li", { class: c.id === selected ? "selected" : "", onclick: () => { selected = c.id; update(true); } },
         el("span", { class: "badge" + (c.state === "human" ? " human" : "") }, c.state === "waiting" ? "waiting" : "with you"), " ",
         reasons[c.reason] || c.reason || "", " · ", ago(c.requested),
         el("div", { class: "preview" }, c.last_user_message)));
@@ -114,7 +148,7 @@
   function actions(cid, s, mine, draft) {
     const wrap = el("div", {});
     const err = el("p", { class: "error", role: "alert" });
-    const act = (fn) => async () => { err.textContent = ""; try { await fn(); lastRendered = ""; await refresh(); } catch (e) { err.textContent = e.message; } };
+    const act = (fn) => async () => { err.textContent = ""; try { await fn(); lastRendered = ""; await update(true); } catch (e) { err.textContent = e.message; } };
     if (s.state === "waiting") wrap.append(el("div", { class: "actions" }, el("button", { class: "primary", id: "claim", onclick: act(() => api(`/api/agent/conversations/${cid}/claim`, {})) }, "Claim")));
     if (mine) {
       const reply = el("textarea", { id: "reply", rows: 3, placeholder: "Your reply to the user", value: draft.reply, maxLength: 4000 });

@@ -68,7 +68,7 @@
   const status = el("div", { class: "status", hidden: true });
   const contact = el("input", { placeholder: T.contact, maxLength: 200 }), note = el("textarea", { placeholder: T.message, rows: 2, maxLength: 4000 });
   const ticket = el("form", { class: "ticket", hidden: true }, contact, note, el("button", { class: "main", type: "submit" }, T.leave));
-  const humanBtn = el("button", { type: "button", onclick: () => call(`/api/conversations/${cid}/handoff`, {}).then(poll) }, T.human);
+  const humanBtn = el("button", { type: "button", onclick: () => call(`/api/conversations/${cid}/handoff`, {}).then(sync).catch(fail) }, T.human);
   const panel = el("div", { class: "panel", hidden: true, role: "dialog", ariaLabel: T.title },
     el("header", {}, T.title, el("button", { ariaLabel: T.close, onclick: () => toggle(false) }, "×")),
     log, status, ticket, form, el("div", { class: "bar" }, humanBtn));
@@ -76,6 +76,7 @@
   root.append(style, panel, launcher);
 
   let cid = localStorage.getItem(KEY), last = 0, timer = null, busy = false;
+  let source = null, failures = 0, pending = [];  // the event stream, its failed attempts in a row, messages held while asking
   const shown = new Set();
 
   async function call(path, body) {
@@ -88,13 +89,37 @@
     if (cid) return cid;
     cid = (await call("/api/conversations", { lang: LANG })).conversation_id;
     localStorage.setItem(KEY, cid);
+    listen();  // a new conversation: a new stream
     return cid;
   }
+  function forget() { localStorage.removeItem(KEY); cid = null; last = 0; shown.clear(); }  // the server no longer knows it
   function toggle(open) {
     panel.hidden = !open;
-    clearInterval(timer); timer = null;
-    if (open) { ensure().then(poll).catch(fail); timer = setInterval(poll, 1500); input.focus(); }
+    quiet();
+    if (open) { ensure().then(poll).then(listen).catch(fail); input.focus(); }
   }
+
+  // Push, not poll: while the panel is open, an EventSource on the conversation's events brings each new message
+  // (`message`, its id as the event id) and each status change (`status`); the browser reconnects a dropped stream by
+  // itself and resumes after the last event it got (Last-Event-ID). Polling every 1.5 s is only the fallback: when this
+  // browser has no EventSource, or when the stream failed 3 times in a row (an error, or no first event within 5 s: a
+  // proxy that buffers it); it then lasts as long as the page.
+  function quiet() { source?.close(); source = null; clearTimeout(timer); timer = null; }  // clearTimeout stops a setInterval too
+  function listen() {
+    if (source?.cid === cid && !panel.hidden) return;  // already listening to this conversation
+    quiet();
+    pending = [];
+    if (panel.hidden || !cid) return;
+    if (!window.EventSource || failures >= 3) { timer = setInterval(poll, 1500); return; }
+    const es = source = new EventSource(`${BASE}/api/conversations/${encodeURIComponent(cid)}/events?after=${last}`);
+    es.cid = cid;
+    const retry = () => { if (source === es) { quiet(); timer = setTimeout(listen, 2000); } };  // listen() decides: push or poll
+    timer = setTimeout(() => { failures++; retry(); }, 5000);  // the server sends the status first thing: nothing came
+    es.addEventListener("status", (e) => { failures = 0; clearTimeout(timer); showStatus(JSON.parse(e.data)); });
+    es.addEventListener("message", (e) => { const m = JSON.parse(e.data); if (busy) pending.push(m); else render([m]); });
+    es.onerror = () => { failures++; if (es.readyState === EventSource.CLOSED || failures >= 3) retry(); };  // else it reconnects
+  }
+  function sync() { if (!source) return poll(); }  // after an action: the stream brings its effects, else read them
   const fail = (e) => { log.append(el("div", { class: "msg system" }, T.error + e.message)); log.scrollTop = log.scrollHeight; };
 
   function cards(answer) {  // one card per passage [n], every sentence the answer took from it highlighted
@@ -140,7 +165,7 @@
     const reason = T.reasons[s.reason || s.offer] || "";
     if (s.state === "waiting") {
       status.append(fill(T.waiting, { p: s.position || 1, m: Math.max(1, Math.round((s.wait_s || 0) / 60)) }),
-        el("button", { type: "button", onclick: () => call(`/api/conversations/${cid}/cancel`, {}).then(poll).catch(fail) }, T.cancel));
+        el("button", { type: "button", onclick: () => call(`/api/conversations/${cid}/cancel`, {}).then(sync).catch(fail) }, T.cancel));
       if (!s.agents_online) { status.append(el("div", {}, T.nobody)); ticket.hidden = false; }
     } else if (s.state === "human") status.append(fill(T.withHuman, { a: s.agent }));
     else if (s.offer) status.append(fill(T.offer, { r: reason }));
@@ -153,7 +178,7 @@
       const data = await call(`/api/conversations/${cid}/messages?after=${last}`);
       render(data.messages); showStatus(data.status);
     } catch (e) {
-      if (/unknown conversation/.test(e.message)) { localStorage.removeItem(KEY); cid = null; await ensure(); } else fail(e);
+      if (/unknown conversation/.test(e.message)) { forget(); await ensure(); } else fail(e);
     }
   }
 
@@ -168,7 +193,7 @@
       const send = () => fetch(BASE + "/api/chat/stream", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ question, conversation_id: cid, lang: LANG, client_message_id: key }) });
       let r = await send().catch(send);  // a lost response is retried once; the key keeps it from being stored twice
-      if (r.status === 404) { localStorage.removeItem(KEY); cid = null; last = 0; await ensure(); r = await send(); }  // server data was reset
+      if (r.status === 404) { forget(); await ensure(); r = await send(); }  // server data was reset
       if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `HTTP ${r.status}`);
       const reader = r.body.getReader(), dec = new TextDecoder();
       let buf = "", transient = false;
@@ -188,14 +213,14 @@
         }
       }
       mine.remove();
-      if (!transient) reply.remove();  // the stored messages come back from poll(), with ids, cards and votes
+      if (!transient) reply.remove();  // the stored messages come back as events (or from poll()), with ids, cards and votes
     } catch (e) { mine.remove(); reply.remove(); fail(e); input.value = question; }
-    finally { busy = false; await poll(); }
+    finally { busy = false; render(pending.splice(0)); await sync(); }  // render() skips any id already shown
   }
   form.addEventListener("submit", (e) => { e.preventDefault(); const q = input.value.trim(); if (!q) return; input.value = ""; ask(q); });
   ticket.addEventListener("submit", async (e) => {
     e.preventDefault();
-    try { await call(`/api/conversations/${cid}/ticket`, { contact: contact.value, message: note.value }); note.value = ""; poll(); } catch (err) { fail(err); }
+    try { await call(`/api/conversations/${cid}/ticket`, { contact: contact.value, message: note.value }); note.value = ""; sync(); } catch (err) { fail(err); }
   });
   (document.body || document.documentElement).append(host);
 })();
