@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from rag.errors import ConflictError, InputError, NotFoundError
 from rag.desk import Database, Desk
+from rag.errors import ConflictError, InputError, NotFoundError
 from rag.indexing import ingest
 
 
@@ -20,9 +20,18 @@ def desk(pipeline, settings, database) -> Desk:
     return Desk(pipeline, database, settings.knowledge_path, reindex)
 
 
-def another_server(desk: Desk) -> Desk:
-    """A second Desk on its own connections to the same database, as another process or server would have."""
-    return Desk(desk.pipeline, Database(desk.db.url), desk.knowledge_dir)
+@pytest.fixture
+def another_server(desk):
+    """Makes Desks on their own connections to the same database, as other processes or servers would have."""
+    opened: list[Database] = []
+
+    def make() -> Desk:
+        opened.append(Database(desk.db.url))
+        return Desk(desk.pipeline, opened[-1], desk.knowledge_dir)
+
+    yield make
+    for db in opened:
+        db.close()
 
 
 def roles(desk: Desk, cid: str) -> list[str]:
@@ -100,10 +109,10 @@ def test_queue_positions_and_wait_estimate(desk):
     assert desk.status(second).position == 1
 
 
-def test_concurrent_claims_give_exactly_one_owner(desk, settings):
+def test_concurrent_claims_give_exactly_one_owner(desk, another_server):
     cid = desk.start()
     desk.request_human(cid)
-    desks = [another_server(desk) for _ in range(8)]
+    desks = [another_server() for _ in range(8)]
     barrier, results = threading.Barrier(8), {}
 
     def grab(i):
@@ -121,13 +130,13 @@ def test_concurrent_claims_give_exactly_one_owner(desk, settings):
     assert sum(m.role == "system" and "rejoint" in m.text for m in desk.messages(cid)) == 1
 
 
-def test_restart_loses_nothing_and_resumes_the_queue(desk, pipeline, settings):
+def test_restart_loses_nothing_and_resumes_the_queue(desk, another_server):
     cid = desk.start()
     desk.ask(cid, "Combien de conversations le chatbot gérait-il par mois ?")
     desk.request_human(cid)
     desk.ask(cid, "Je patiente")
     before = [(m.id, m.role, m.text) for m in desk.messages(cid)]
-    reopened = another_server(desk)
+    reopened = another_server()
     assert [(m.id, m.role, m.text) for m in reopened.messages(cid)] == before
     assert reopened.queue("alice")[0]["id"] == cid and reopened.claim(cid, "alice")
 
@@ -176,9 +185,9 @@ def test_lone_surrogates_are_stored_not_crashed_on(desk):
     assert turn.answer is not None and "?" in desk.messages(cid)[0].text
 
 
-def test_simultaneous_requests_make_one_handoff(desk, settings):
+def test_simultaneous_requests_make_one_handoff(desk, another_server):
     cid = desk.start()
-    desks = [another_server(desk) for _ in range(6)]
+    desks = [another_server() for _ in range(6)]
     barrier = threading.Barrier(6)
 
     def ask_for_a_person(d):

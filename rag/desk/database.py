@@ -185,17 +185,21 @@ class Database:
         import psycopg
 
         dsn = sa.make_url(self._sa_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+        warned = False
         while not self._closed.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    warned = False
                     self.hub.publish([EVERYTHING])
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self.hub.publish([note.payload])
             except psycopg.Error as exc:
                 if not self._closed.is_set():
-                    log.warning("desk database: lost the LISTEN connection (%s); reconnecting", exc)
+                    if not warned:  # once per outage: streams keep re-reading on their keep-alive meanwhile
+                        log.warning("desk database: lost the LISTEN connection (%s); reconnecting every second", exc)
+                        warned = True
                     self._closed.wait(1.0)
 
     def close(self) -> None:
