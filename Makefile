@@ -53,6 +53,7 @@ bench: setup
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/query_bench.py --sizes 1000 10000 100000
 	$(PY) bench/http_bench.py
+	$(PY) bench/desk_bench.py
 
 fuzz: setup
 	$(PY) -m tests.fuzz_api --max-examples 50
