@@ -218,6 +218,8 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
                     if status != shown:
                         shown = status
                         yield _sse("status", status)
+                    # queue-wide changes (positions, agents online) matter only while waiting: other streams sleep through them
+                    sub.topics = {conversation_topic(cid)} | ({QUEUE} if status["state"] == "waiting" else set())
                     if not await sub.wait(KEEPALIVE):
                         yield ": keep-alive\n\n"
             finally:
