@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from eval.cases import load_cases
 from eval.metrics import percentile
-from tests.live import LiveApp, free_port
+from tests.live import LiveApp, chroma_server
 from tests.postgres import Postgres, PostgresMissing
 
 SEEDS = ROOT / "seeds"
@@ -202,46 +202,6 @@ def pg_delta(before: tuple[int, int] | None, after: tuple[int, int] | None) -> t
 
 
 # --- servers ---------------------------------------------------------------------------------------------------------
-@contextmanager
-def chroma_server(folder: Path) -> Iterator[tuple[int, int]]:
-    """A `chroma run` server on a free loopback port: (port, pid); stopped on exit."""
-    port = free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(folder / "chroma-server"),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=(folder / "chroma.log").open("ab"))
-    try:
-        wait_for_port(port, proc, 60)
-        yield port, proc.pid
-    finally:
-        stop_process(proc)
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"chroma run exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"chroma run did not listen on {port} within {timeout} s")
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def app_servers(count: int, data_dir: Path, env: dict[str, str]) -> Iterator[list[LiveApp]]:
     """`count` app servers on one data folder (one after the other: the first builds the BM25 cache the next ones load)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -63,3 +66,34 @@ class LiveApp:
     def restart(self) -> LiveApp:
         self.stop()
         return self.start()
+
+
+@contextmanager
+def chroma_server(folder: Path, timeout: float = 60) -> Iterator[tuple[int, int]]:
+    """A real `chroma run` server on a free loopback port, storing in `folder`: yields (port, pid); stopped on exit."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    proc = subprocess.Popen([chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=(folder.parent / f"chroma-{port}.log").open("ab"))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chroma run exited with {proc.returncode}: see {folder.parent}/chroma-{port}.log")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"chroma run did not listen on {port} within {timeout} s") from None
+                time.sleep(0.3)
+        yield port, proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,30 +24,13 @@ from rag.indexing import ingest
 from rag.settings import Settings
 
 from .conftest import SEEDS
-from .live import LiveApp, free_port
+from .live import LiveApp, chroma_server
 
 pytestmark = pytest.mark.slow
 AGENTS = "alice:pw-alice,bob:pw-bob"
 
 
 # --- the two servers and what they share ---------------------------------------------------------------------------
-def start_chroma(folder: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    proc = subprocess.Popen([chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("chroma run did not start within 60 s")
-
-
 @dataclass
 class Cluster:
     a: LiveApp
@@ -58,10 +38,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, postgres, request) -> Cluster:
-    root = tmp_path_factory.mktemp("multiserver")
-    chroma, port = start_chroma(root / "chroma-server")
-    request.addfinalizer(lambda: (chroma.terminate(), chroma.wait(20)))
+def chroma_port(tmp_path_factory) -> Iterator[int]:
+    with chroma_server(tmp_path_factory.mktemp("chroma") / "server") as (port, _pid):
+        yield port
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, postgres, chroma_port, request) -> Cluster:
+    root, port = tmp_path_factory.mktemp("multiserver"), chroma_port
     env = {"RAG_DATABASE_URL": postgres.new_database(), "RAG_CHROMA_HOST": "127.0.0.1", "RAG_CHROMA_PORT": str(port),
            "RAG_AGENTS": AGENTS, "RAG_RATE_LIMIT": "10000"}
     # the index is built once, as `python ingest.py` would against the Chroma server; neither app ingests at start
