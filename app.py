@@ -99,10 +99,12 @@ def build_app(desk: Desk, limit=None):
         yield chat, "", cid, *rest
 
     def poll(cid: str, last: int, lang: str):
-        status = status_of(cid)
+        try:
+            newest, status = desk.updates(cid, last) if cid else ([], None)
+        except RelaisError:  # an id this data folder does not know
+            status = None
         if status is None:
             return (gr.skip(),) * 6
-        newest = desk.messages(cid, last)
         if not newest or (newest[-1].role == "user" and status.state == "bot"):  # nothing new, or the bot is answering
             return gr.skip(), gr.skip(), gr.skip(), status_line(status, lang), *controls(status, lang)
         return render(cid, status, lang)

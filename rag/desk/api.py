@@ -134,6 +134,11 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     def conversation_for(body: ChatRequest) -> str:
         return desk.conversation(body.conversation_id).id if body.conversation_id else desk.start(body.lang or "fr")
 
+    def read_updates(cid: str, after: int) -> dict:
+        """New messages (as the user's API gives them) and the status: a poll's reply, and what a live stream re-reads."""
+        messages, status = desk.updates(cid, after)
+        return {"messages": [dict(m.public(), answer=for_user(m.answer)) for m in messages], "status": status.public()}
+
     # --- public API ----------------------------------------------------------------------------------
     @app.get("/health", tags=["public"])
     def get_health() -> dict:
@@ -190,7 +195,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     @app.get("/api/conversations/{cid}/messages", tags=["public"], responses=ERRORS)
     def messages(cid: str, after: int = Query(0, ge=0, le=MAX_ID)) -> dict:
         """Messages after id `after` (bot answers, the agent's replies, notices) and the handoff status: poll it."""
-        return {"messages": [dict(m.public(), answer=for_user(m.answer)) for m in desk.messages(cid, after)], "status": desk.status(cid).public()}
+        return read_updates(cid, after)
 
     @app.get("/api/conversations/{cid}/events", tags=["public"], responses=ERRORS)
     async def conversation_events(cid: str, after: int = Query(0, ge=0, le=MAX_ID),
@@ -201,9 +206,6 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
         await run_in_threadpool(desk.conversation, cid)  # 404 before the stream starts
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_ID else after
 
-        def read(seen: int) -> tuple[list[dict], dict]:
-            return [dict(m.public(), answer=for_user(m.answer)) for m in desk.messages(cid, seen)], desk.status(cid).public()
-
         async def stream():
             sub = desk.hub.subscribe([conversation_topic(cid), QUEUE])
             seen, shown = start, None
@@ -211,7 +213,8 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
                 yield "retry: 2000\n\n"
                 while True:
                     sub.clear()  # before reading: whatever commits after this wakes the wait below
-                    messages, status = await run_in_threadpool(read, seen)
+                    got = await run_in_threadpool(read_updates, cid, seen)
+                    messages, status = got["messages"], got["status"]
                     for m in messages:
                         seen = m["id"]
                         yield _sse("message", m, event_id=seen)

@@ -195,8 +195,16 @@ class Desk:
         self.conversation(cid)
         return self.conversations.messages(cid, after)
 
-    def status(self, cid: str) -> Status:
+    def updates(self, cid: str, after: int = 0) -> tuple[list[Message], Status]:
+        """Messages after id `after` and the status, reading the conversation once: what a poll or a live stream re-reads."""
         conv = self.conversation(cid)
+        return self.conversations.messages(cid, after), self._status(conv)
+
+    def status(self, cid: str) -> Status:
+        return self._status(self.conversation(cid))
+
+    def _status(self, conv: Conversation) -> Status:
+        cid = conv.id
         handoff = self.handoffs.open_handoff(cid)
         position = wait = None
         if conv.state == "waiting" and handoff is not None:
