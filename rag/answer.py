@@ -6,15 +6,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import numpy as np
-
 from .messages import ABSTAIN, LEAD_IN
+from .reader.features import Candidate
 from .schema import Answer, Citation, Hit
 from .text import stems
 
 MAX_SENTENCES = 3
 PASSAGES_READ = 5
-CANDIDATES = 12  # sentences the reader reads, the closest in meaning first: its cost grows with each one
 
 
 @dataclass
@@ -29,38 +27,37 @@ class Quote:
 
 
 class ReaderAnswerer:
-    """Scores the candidate sentences with the reader model (rag.reader) and quotes the ones it trusts."""
+    """Every sentence of the top passages scored by the reader (rag.reader); quotes the ones it trusts."""
 
     name = "reader"
 
-    def __init__(self, retriever, reader) -> None:
+    def __init__(self, retriever, reader, idf) -> None:
         self.retriever = retriever  # sentences_within
-        self.reader = reader  # score(question, [(sentence, previous)]) -> calibrated probabilities
+        self.reader = reader  # score(question, vector, [Candidate], idf) -> calibrated probabilities
+        self.idf = idf  # stem -> BM25 idf of the index
 
     def warm_up(self) -> None:
         self.reader.warm_up()
 
-    def candidates(self, vector: list[float], hits: list[Hit]) -> list[tuple[Quote, str]]:
-        """The sentences of the top passages closest to the question, each with the sentence before it."""
+    def candidates(self, hits: list[Hit]) -> list[tuple[Quote, Candidate]]:
+        """The sentences of the top passages, each with the sentence before it when that one was fetched too."""
         top = hits[:PASSAGES_READ]
         rows = _unique(self.retriever.sentences_within([(h.path, h.start, h.end) for h in top]))
-        if not rows:
-            return []
-        sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
         previous = _previous_sentences(rows)
         out = []
-        for i in np.argsort(-sims, kind="stable")[:CANDIDATES]:
-            meta = rows[i]["metadata"]
+        for row in rows:
+            meta = row["metadata"]
             hit = next(h for h in top if h.path == meta["path"] and h.start <= meta["start"] and meta["end"] <= h.end)
             prev = previous.get((meta["path"], meta["start"]))
-            out.append((Quote(rows[i]["text"], meta["start"], meta["end"], hit), prev["text"] if prev else ""))
+            out.append((Quote(row["text"], meta["start"], meta["end"], hit),
+                        Candidate(row["text"], row["embedding"], prev["text"] if prev else "", prev["embedding"] if prev else None)))
         return out
 
     def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
-        found = self.candidates(vector, hits)
+        found = self.candidates(hits)
         if not found:
             return abstention(language)
-        for (quote, _), p in zip(found, self.reader.score(query, [(q.text, prev) for q, prev in found])):
+        for (quote, _), p in zip(found, self.reader.score(query, vector, [c for _, c in found], self.idf)):
             quote.score = round(p, 4)
         ranked = sorted((q for q, _ in found), key=lambda q: -q.score)
         best = ranked[0]

