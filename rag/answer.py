@@ -24,6 +24,7 @@ class Quote:
     end: int
     hit: Hit
     score: float = 0.0
+    threshold: float = 0.0  # the reader's: below it, the sentence is not trusted
 
 
 class ReaderAnswerer:
@@ -33,7 +34,7 @@ class ReaderAnswerer:
 
     def __init__(self, retriever, reader, idf) -> None:
         self.retriever = retriever  # sentences_within
-        self.reader = reader  # score(question, vector, [Candidate], idf) -> calibrated probabilities
+        self.reader = reader  # score(question, vector, [Candidate], idf) -> [(calibrated probability, threshold)]
         self.idf = idf  # stem -> BM25 idf of the index
 
     def warm_up(self) -> None:
@@ -57,15 +58,16 @@ class ReaderAnswerer:
         found = self.candidates(hits)
         if not found:
             return abstention(language)
-        for (quote, _), p in zip(found, self.reader.score(query, vector, [c for _, c in found], self.idf)):
-            quote.score = round(p, 4)
+        for (quote, _), (p, threshold) in zip(found, self.reader.score(query, vector, [c for _, c in found], self.idf)):
+            quote.score, quote.threshold = round(p, 4), threshold
         ranked = sorted((q for q, _ in found), key=lambda q: -q.score)
         best = ranked[0]
-        if best.score < min_confidence:
+        trusted = lambda q: q.score >= q.threshold  # the reader's own, shipped with its weights (RAG_MIN_CONFIDENCE is the rules')
+        if not trusted(best):
             return abstention(language, best.score, considered=considered(ranked))
         chosen = [best]
         for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
-            if len(chosen) < MAX_SENTENCES and q.score >= min_confidence and not redundant(q, chosen):
+            if len(chosen) < MAX_SENTENCES and trusted(q) and not redundant(q, chosen):
                 chosen.append(q)
         return compose(chosen, language, best.score)
 

@@ -40,7 +40,7 @@ class Settings:
         "or `model` (the reader trained by `python -m rag.reader.train`, shipped in rag/reader/weights; opt-in until it "
         "beats the rules on the held-out cases).",
     )
-    min_confidence: float = _setting(0.40, "Below this confidence the bot abstains and offers a human.")
+    min_confidence: float = _setting(0.40, "Below this confidence the rules scorer abstains and offers a human (the reader's thresholds ship with its weights).")
     max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
     llm: str = _setting(
         "",

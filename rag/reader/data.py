@@ -203,19 +203,33 @@ def pairs(corpus: Corpus, articles: set[str], found: dict[str, list[int]], seed:
     return out
 
 
-def features(corpus: Corpus, articles: set[str], found: dict[str, list[int]], vecs: Vectors, idf) -> tuple[np.ndarray, list[Pair]]:
-    """Every candidate of the questions of `articles` (as `pairs` with no sampling) with its reader features."""
+def features(corpus: Corpus, articles: set[str], found: dict[str, list[int]], vecs: Vectors, idf,
+             off_article: bool = False) -> tuple[np.ndarray, list[Pair]]:
+    """Every candidate of the questions of `articles` (as `pairs` with no sampling) with its reader features.
+
+    With `off_article`, each answerable question also yields a group of what the hybrid search finds for it in
+    the *other* articles, all labelled 0 (group id offset by the number of questions): the off-corpus question of
+    production, whose nearest sentences share its words but come from elsewhere."""
     from .features import Candidate, group_features
 
-    blocks, out = [], []
-    chosen = pairs(corpus, articles, found, 0, None, None, indices=True)
     by_group: dict[int, list[tuple[Pair, int]]] = defaultdict(list)
-    for pair, i in chosen:
+    for pair, i in pairs(corpus, articles, found, 0, None, None, indices=True):
         by_group[pair.group].append((pair, i))
+    if off_article:
+        for g, q in enumerate(corpus.questions):
+            if q.article in articles and q.answer_sentence is not None:
+                elsewhere = [i for i in found.get(q.id, []) if corpus.sentences[i].article != q.article]
+                by_group[len(corpus.questions) + g] = [
+                    (Pair(len(corpus.questions) + g, q.text, corpus.sentences[i].text, corpus.sentences[i].previous, 0), i)
+                    for i in elsewhere]
+    blocks, out = [], []
     for g, members in by_group.items():
+        if not members:
+            continue
+        question = g % len(corpus.questions)
         cands = [Candidate(corpus.sentences[i].text, vecs.sentences[i], corpus.sentences[i].previous,
                            vecs.sentences[corpus.sentences[i].before] if corpus.sentences[i].before is not None else None)
                  for _, i in members]
-        blocks.append(group_features(corpus.questions[g].text, vecs.questions[g], cands, idf))
+        blocks.append(group_features(corpus.questions[question].text, vecs.questions[question], cands, idf))
         out.extend(p for p, _ in members)
     return np.concatenate(blocks), out

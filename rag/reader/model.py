@@ -20,7 +20,7 @@ from torch import nn
 from .e5 import Tokenizer, build_encoder, load_packed
 from .encoder import mean_pool
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path("data/cross-encoder")  # an experiment (rag.reader.train_cross_encoder): not shipped
 QUESTION_TOKENS, CANDIDATE_TOKENS, CONTEXT_TOKENS = 40, 64, 24
 
 

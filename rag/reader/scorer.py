@@ -11,9 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..text import language
 from .features import NAMES, Candidate, group_features
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "scorer.json"
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+SAME_LANGUAGE, CROSS_LANGUAGE = "scorer.json", "scorer-crosslingual.json"
+# Across languages (an English question over French text) only meaning can match, not words: that scorer reads
+# the e5 features alone (a network trained on the same data without the word-overlap features).
+MEANING_ONLY = ("cos", "cos_previous", "cos_gap", "length", "asks", "question_length")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Scorer:
     w2: np.ndarray  # [hidden]
     b2: float
     calibration: tuple[float, float]  # Platt: P = sigmoid(a * logit + b)
+    threshold: float = 0.5  # below it the answerer abstains (chosen on eval/cases/tuning.jsonl, never on held-out)
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """features: [n, len(NAMES)] from rag.reader.features.group_features -> [n] logits."""
@@ -42,6 +48,7 @@ class Scorer:
             "inputs": list(self.inputs), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
             "w1": self.w1.round(6).tolist(), "b1": self.b1.round(6).tolist(), "w2": self.w2.round(6).tolist(),
             "b2": round(float(self.b2), 6), "calibration": {"a": self.calibration[0], "b": self.calibration[1]},
+            "threshold": self.threshold,
         }
         return json.dumps({**body, **(extra or {})}, indent=1) + "\n"
 
@@ -54,28 +61,36 @@ class Scorer:
             raise ValueError(f"{path}: features {unknown} unknown to this version of rag.reader.features: retrain with `make train`")
         arr = lambda k: np.asarray(raw[k], dtype=np.float32)
         return cls(inputs, arr("mean"), arr("scale"), arr("w1"), arr("b1"), arr("w2"), float(raw["b2"]),
-                   (float(raw["calibration"]["a"]), float(raw["calibration"]["b"])))
+                   (float(raw["calibration"]["a"]), float(raw["calibration"]["b"])), float(raw.get("threshold", 0.5)))
 
 
 class Reader:
-    """The shipped reader, loaded lazily: `score(question, its vector, candidates, idf)` -> calibrated probabilities."""
+    """The shipped reader, loaded lazily: `score(...)` -> (calibrated probability, threshold) per candidate."""
 
     name = "reader"
 
-    def __init__(self, path: Path = WEIGHTS) -> None:
-        self.path = Path(path)
-        self._scorer: Scorer | None = None
+    def __init__(self, folder: Path = WEIGHTS) -> None:
+        self.folder = Path(folder)
+        self._scorers: dict[bool, Scorer] | None = None
 
     def warm_up(self) -> Reader:
-        if self._scorer is None:
-            if not self.path.exists():
-                raise FileNotFoundError(f"no reader weights at {self.path}: train them with `make train` "
-                                        "(python -m rag.reader.train --data ../shared/data/qa)")
-            self._scorer = Scorer.load(self.path)
+        if self._scorers is None:
+            paths = {False: self.folder / SAME_LANGUAGE, True: self.folder / CROSS_LANGUAGE}
+            for path in paths.values():
+                if not path.exists():
+                    raise FileNotFoundError(f"no reader weights at {path}: train them with `make train` "
+                                            "(python -m rag.reader.train --data ../shared/data/qa)")
+            self._scorers = {cross: Scorer.load(path) for cross, path in paths.items()}
         return self
 
-    def score(self, question: str, vector, candidates: list[Candidate], idf) -> list[float]:
+    def score(self, question: str, vector, candidates: list[Candidate], idf) -> list[tuple[float, float]]:
         if not candidates:
             return []
-        scorer = self.warm_up()._scorer
-        return scorer.probabilities(group_features(question, vector, candidates, idf)).tolist()
+        scorers = self.warm_up()._scorers
+        features = group_features(question, vector, candidates, idf)
+        asked = language(question)
+        out = []
+        for row, c in zip(features, candidates):
+            scorer = scorers[language(c.text) != asked]
+            out.append((float(scorer.probabilities(row[None])[0]), scorer.threshold))
+        return out
