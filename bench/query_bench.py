@@ -1,4 +1,6 @@
-"""python bench/query_bench.py [--sizes 1000 10000 100000] [--queries 40]
+"""python bench/query_bench.py [--sizes 1000 10000 100000] [--queries 40] [--table bench/results.md]
+
+With RAG_READER=model it measures the reader (write its table elsewhere with --table).
 
 Warm latency of retrieve() and ask() on the seeds, then on synthetic corpora of 1k, 10k and 100k chunks.
 Synthetic chunks recombine real seed sentences (real text, real BM25 index, real Chroma HNSW index); their
@@ -75,7 +77,8 @@ def measure(settings: Settings, questions: list[str], label: str) -> dict:
         t = time.perf_counter()
         pipeline.ask(q)
         ask_ms.append((time.perf_counter() - t) * 1000)
-    row = {"corpus": label, "chunks": pipeline.store.count(), "load_s": round(load_s, 1),
+    answer_ms = [pipeline.ask(q).timings.get("answer_ms", 0.0) for q in questions[:10]]
+    row = {"corpus": label, "chunks": pipeline.store.count(), "load_s": round(load_s, 1), "answer_p50": percentile(answer_ms, 0.5),
            "retrieve_p50": percentile(retrieve_ms, 0.5), "retrieve_p95": percentile(retrieve_ms, 0.95),
            "ask_p50": percentile(ask_ms, 0.5), "ask_p95": percentile(ask_ms, 0.95), "peak_rss_mb": round(rss_mb())}
     print(row, flush=True)
@@ -86,6 +89,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--table", type=Path, default=HERE / "results.md")
     args = parser.parse_args()
     base = Settings.from_env()
     seed_settings = base.replace(data_dir=HERE / "corpus" / "seeds", collection="seeds")
@@ -97,9 +101,9 @@ def main() -> int:
         settings = build_synthetic(seed_settings, size)
         print(f"synthetic {size}: ready in {time.perf_counter() - t:.0f}s", flush=True)
         rows.append(measure(settings, questions, f"synthetic {size}"))
-    write_table(HERE / "results.md", {
+    write_table(args.table, {
         "corpus": "corpus", "chunks": "chunks", "load (s)": "load_s", "retrieve p50 (ms)": "retrieve_p50",
-        "retrieve p95 (ms)": "retrieve_p95", "ask p50 (ms)": "ask_p50", "ask p95 (ms)": "ask_p95", "peak RSS (MB)": "peak_rss_mb",
+        "retrieve p95 (ms)": "retrieve_p95", "ask p50 (ms)": "ask_p50", "answer step p50 (ms)": "answer_p50", "ask p95 (ms)": "ask_p95", "peak RSS (MB)": "peak_rss_mb",
     }, rows)
     return 0
 
