@@ -173,6 +173,36 @@ def cached(folder: Path, data_dir: Path, compute) -> dict[str, list[int]]:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """What every reader command starts from: the corpus, its article split, embeddings and mined negatives."""
+
+    corpus: Corpus
+    train_articles: set[str]
+    dev_articles: set[str]
+    vectors: Vectors
+    found: dict[str, list[int]]  # question id -> the hybrid search's top sentences across all articles
+
+
+def prepare(data_dir: Path, cache: Path) -> Prepared:
+    """Load, split by article, embed and mine (the last two cached under `cache`)."""
+    corpus = load(data_dir)
+    train_articles, dev_articles = split_articles(corpus)
+    vecs = cached_vectors(cache, data_dir, corpus)
+    found = cached(cache, data_dir, lambda: retrieved(corpus, vecs))
+    return Prepared(corpus, train_articles, dev_articles, vecs, found)
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    """The same pairs, order and weights on every run of a training command."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
 class Pair:
     group: int  # the question's index: pairs of one group are ranked against each other in the dev metrics
     question: str

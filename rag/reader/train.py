@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import random
 import sys
 import time
 from pathlib import Path
@@ -79,16 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("data/reader-cache"), help="where embeddings and mined negatives are kept")
     args = parser.parse_args(argv)
 
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
-    torch.set_num_threads(args.threads)
+    data.seed_everything(SEED, args.threads)
     started = time.time()
     clock = lambda: f"[{time.time() - started:.0f}s]"
-    corpus = data.load(args.data)
-    train_articles, dev_articles = data.split_articles(corpus)
-    vecs = data.cached_vectors(args.cache, args.data, corpus)
-    found = data.cached(args.cache, args.data, lambda: data.retrieved(corpus, vecs))
+    ready = data.prepare(args.data, args.cache)
+    corpus, train_articles, dev_articles, vecs, found = ready.corpus, ready.train_articles, ready.dev_articles, ready.vectors, ready.found
     idf = data.paragraph_idf(corpus)
     x, train_pairs = data.features(corpus, train_articles, found, vecs, idf, off_article=args.off_article)
     x_dev, dev_pairs = data.features(corpus, dev_articles, found, vecs, idf, off_article=True)

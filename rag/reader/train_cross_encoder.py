@@ -57,14 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("data/reader-cache"), help="where the mined negatives are kept")
     args = parser.parse_args(argv)
 
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
-    torch.set_num_threads(args.threads)
+    data.seed_everything(SEED, args.threads)
     started = time.time()
-    corpus = data.load(args.data)
-    train_articles, dev_articles = data.split_articles(corpus)
-    found = data.cached(args.cache, args.data, lambda: data.retrieved(corpus, data.cached_vectors(args.cache, args.data, corpus)))
+    ready = data.prepare(args.data, args.cache)
+    corpus, train_articles, dev_articles, found = ready.corpus, ready.train_articles, ready.dev_articles, ready.found
     train = data.pairs(corpus, train_articles, found, SEED, args.paragraph_negatives, args.retrieved_negatives)
     dev = data.pairs(corpus, dev_articles, found, SEED, None, None)
     random.Random(SEED).shuffle(train)
