@@ -35,7 +35,9 @@ def main() -> int:
     if not rows:
         print("no index: run `make ingest` first", file=sys.stderr)
         return 1
-    candidates = [Candidate(r["text"], r["embedding"]) for r in rows]
+    # each with the sentence before it, as the answerer passes them
+    candidates = [Candidate(r["text"], r["embedding"], rows[i - 1]["text"] if i else "", rows[i - 1]["embedding"] if i else None)
+                  for i, r in enumerate(rows)]
     vector = np.asarray(rows[0]["embedding"], dtype=np.float32)
     reader = Reader().warm_up()
     question = "Combien de conversations le chatbot de Klarna gérait-il par mois ?"

@@ -56,10 +56,12 @@ def group_features(question: str, question_vector: Sequence[float], candidates: 
     highest = max(weights.values(), default=1.0) or 1.0
     q_pairs = _pairs(q_stems)
     q = np.asarray(question_vector, dtype=np.float32)
+    memo: dict[str, list[str]] = {}  # a sentence is usually also the next one's previous: stem it once
+    stemmed = lambda text: memo[text] if text in memo else memo.setdefault(text, stems(text))
     rows = []
     for c in candidates:
-        own_words = stems(c.text)
-        own, before = set(own_words), set(stems(c.previous)) if c.previous else set()
+        own_words = stemmed(c.text)
+        own, before = set(own_words), set(stemmed(c.previous)) if c.previous else set()
         both = own | before
         missing = [w for t, w in weights.items() if t not in both]
         rows.append([

@@ -89,8 +89,6 @@ class Reader:
         scorers = self.warm_up()._scorers
         features = group_features(question, vector, candidates, idf)
         asked = language(question)
-        out = []
-        for row, c in zip(features, candidates):
-            scorer = scorers[language(c.text) != asked]
-            out.append((float(scorer.probabilities(row[None])[0]), scorer.threshold))
-        return out
+        cross = np.asarray([language(c.text) != asked for c in candidates])
+        probabilities = np.where(cross, scorers[True].probabilities(features), scorers[False].probabilities(features))
+        return [(float(p), scorers[bool(x)].threshold) for p, x in zip(probabilities, cross)]
