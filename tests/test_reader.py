@@ -244,3 +244,25 @@ def test_the_shipped_reader_prefers_the_answer_to_a_near_miss_and_an_off_topic_s
     (answer, threshold), (near, _), (off, _) = reader.score(
         question, e5.embed_query(question), [Candidate(t, v) for t, v in zip(texts, vectors)], lambda _stem: 2.0)
     assert answer > near > off and answer >= threshold > off
+
+
+# --- the pair model experiment -------------------------------------------------------------------------------
+def test_pair_model_flags_the_question_pieces_found_in_the_sentence_or_the_one_before():
+    from rag.reader.data import Pair
+    from rag.reader.e5 import load_packed
+    from rag.reader.train_pair import CANDIDATE, CONTEXT, Tokens, collate
+
+    pair = Pair(0, "Combien de salariés compte Klarna ?", "Klarna compte 3000 salariés.", "Le ciel est bleu à Stockholm.", 1)
+    other = Pair(0, "Combien de salariés compte Klarna ?", "Le ciel est bleu.", "", 0)
+    questions = Tokens([pair.question], 0, 40)
+    sentences = Tokens([pair.candidate, pair.previous, other.candidate, ""], 0, 64)
+    q, q_mask, s, segments, q_match, s_match, _ = collate(questions, sentences, [pair, other], np.zeros((2, 3)))
+    n_candidate, n_previous = len(sentences.ids[0]), len(sentences.ids[1])
+    assert segments[0].tolist() == [CANDIDATE] * n_candidate + [CONTEXT] * n_previous
+    assert segments[1, len(sentences.ids[2]):].eq(0).all()  # no sentence before: padding
+    assert q_mask[0].all() and q.shape[1] == len(questions.ids[0])
+    pieces = load_packed().pieces
+    found = {pieces[i].strip("\u2581").lower() for i, hit in zip(questions.ids[0], q_match[0].tolist()) if hit}
+    assert {"klar", "compte", "salariés"} <= found and "combi" not in found  # only what the sentence holds
+    assert q_match[1].sum() < q_match[0].sum() and s_match[0, :n_candidate].sum() >= 2
+    assert s[0, :n_candidate].abs().sum() > 0 and s[1, len(sentences.ids[2]):].abs().sum() == 0

@@ -79,3 +79,17 @@ def fit_calibration(pairs, scores, iterations: int = 200) -> tuple[float, float]
         if np.abs(step).max() < 1e-8:
             break
     return round(float(a), 6), round(float(b), 6)
+
+
+def dev_metrics(corpus, dev_pairs, logits) -> dict[str, float]:
+    """`metrics` on the dev questions' own groups, and `off_article_auc`: how far answerable questions' best
+    scores sit above their off-article groups' (group ids offset by the number of questions, rag.reader.data)."""
+    n = len(corpus.questions)
+    own = [i for i, p in enumerate(dev_pairs) if p.group < n]
+    m = metrics([dev_pairs[i] for i in own], np.asarray(logits)[own])
+    best: dict[int, float] = {}
+    for p, v in zip(dev_pairs, logits):
+        best[p.group] = max(best.get(p.group, -np.inf), float(v))
+    answerable = [best[g] for g in best if g < n and corpus.questions[g].answer_sentence is not None]
+    m["off_article_auc"] = round(roc_auc(answerable, [v for g, v in best.items() if g >= n]), 4)
+    return m

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from . import data
-from .evaluate import fit_calibration, metrics, roc_auc
+from .evaluate import dev_metrics, fit_calibration
 from .features import NAMES
 from .scorer import CROSS_LANGUAGE, MEANING_ONLY, SAME_LANGUAGE, WEIGHTS, Scorer
 
@@ -86,24 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     idf = data.paragraph_idf(corpus)
     x, train_pairs = data.features(corpus, train_articles, found, vecs, idf, off_article=args.off_article)
     x_dev, dev_pairs = data.features(corpus, dev_articles, found, vecs, idf, off_article=True)
-    n_questions = len(corpus.questions)
     y = np.asarray([p.label for p in train_pairs], dtype=np.float32)
     print(f"{len(corpus.questions)} questions, {len(train_articles)} train / {len(dev_articles)} dev articles: "
           f"{len(train_pairs)} train pairs ({int(y.sum())} positive), {len(dev_pairs)} dev pairs {clock()}", flush=True)
 
-    def dev_metrics(dev_logits: np.ndarray) -> dict:
-        """The public dev split's metrics, and how far answerable questions score above off-article groups."""
-        own = [i for i, p in enumerate(dev_pairs) if p.group < n_questions]
-        m = metrics([dev_pairs[i] for i in own], dev_logits[own])
-        best: dict[int, float] = {}
-        for p, v in zip(dev_pairs, dev_logits):
-            best[p.group] = max(best.get(p.group, -np.inf), float(v))
-        answerable = [best[g] for g in best if g < n_questions and corpus.questions[g].answer_sentence is not None]
-        m["off_article_auc"] = round(roc_auc(answerable, [v for g, v in best.items() if g >= n_questions]), 4)
-        return m
-
     def report(epoch: int, dev_logits: np.ndarray) -> None:
-        m = dev_metrics(dev_logits)
+        m = dev_metrics(corpus, dev_pairs, dev_logits)
         print(f"epoch {epoch}: " + "  ".join(f"{k}={v}" for k, v in m.items()) + f"  {clock()}", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         scorer, dev_logits = train(x, y, x_dev, report, args.hidden, args.epochs, args.lr, args.batch, inputs)
         a, b = fit_calibration(dev_pairs, dev_logits)  # off-article groups count as unanswerable here
         scorer = dataclasses.replace(scorer, calibration=(a, b), threshold=THRESHOLDS[name])
-        meta = {"dev": dev_metrics(dev_logits), "off_article_negatives": args.off_article, "seed": SEED,
+        meta = {"dev": dev_metrics(corpus, dev_pairs, dev_logits), "off_article_negatives": args.off_article, "seed": SEED,
                 "train_pairs": len(train_pairs), "dev_pairs": len(dev_pairs), "epochs": args.epochs, "hidden": args.hidden,
                 "lr": args.lr, "batch": args.batch, "minutes": round((time.time() - started) / 60, 1)}
         (args.out / name).write_text(scorer.to_json(meta))
