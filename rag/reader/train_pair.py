@@ -48,6 +48,7 @@ class Tokens:
     def __init__(self, texts: list[str], layers: int, limit: int):
         packed = load_packed()
         tokenizer = Tokenizer(packed)
+        self.hidden = packed.hidden
         self.index = {t: i for i, t in enumerate(texts)}
         self.ids = [tokenizer.content_ids(t)[:limit] if t else [] for t in texts]
         self.keys = [[_key(packed.pieces[i]) for i in row] for row in self.ids]
@@ -84,14 +85,14 @@ def collate(questions: Tokens, sentences: Tokens, pairs: list, features: np.ndar
     tail = lambda p: min(CONTEXT_TOKENS, len(sentences.ids[p]))
     lq = max(1, max(len(questions.ids[q]) for q in qi))
     ls = max(1, max(len(sentences.ids[c]) + tail(p) for c, p in zip(ci, pi)))
-    hidden = questions.vectors[qi[0]].shape[-1] if questions.vectors[qi[0]].numel() else 384
-    q = torch.zeros(len(pairs), lq, hidden)
-    s = torch.zeros(len(pairs), ls, hidden)
+    q = torch.zeros(len(pairs), lq, questions.hidden)
+    q_mask = torch.zeros(len(pairs), lq, dtype=torch.bool)
+    s = torch.zeros(len(pairs), ls, sentences.hidden)
     segments = torch.zeros(len(pairs), ls, dtype=torch.long)
     q_match, s_match = torch.zeros(len(pairs), lq), torch.zeros(len(pairs), ls)
     for r, (a, c, p) in enumerate(zip(qi, ci, pi)):
         n, m, k = len(questions.ids[a]), len(sentences.ids[c]), tail(p)
-        q[r, :n] = questions.vectors[a]
+        q[r, :n], q_mask[r, :n] = questions.vectors[a], True
         s[r, :m], segments[r, :m] = sentences.vectors[c], CANDIDATE
         keys = sentences.keys[c]
         if k:
@@ -100,8 +101,7 @@ def collate(questions: Tokens, sentences: Tokens, pairs: list, features: np.ndar
         asked, there = set(questions.keys[a]) - {0}, set(keys) - {0}
         q_match[r, :n] = torch.tensor([float(x in there) for x in questions.keys[a]])
         s_match[r, : len(keys)] = torch.tensor([float(x in asked) for x in keys])
-    return q, segments.new_tensor([[i < len(questions.ids[a]) for i in range(lq)] for a in qi]).bool(), s, segments, \
-        q_match, s_match, torch.as_tensor(features, dtype=torch.float32)
+    return q, q_mask, s, segments, q_match, s_match, torch.as_tensor(features, dtype=torch.float32)
 
 
 def _masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
