@@ -15,6 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from rag.desk.api import KEEPALIVE
+
 from .conftest import ROOT, SEEDS
 from .live import LiveApp, free_port
 
@@ -250,6 +252,14 @@ def test_with_nobody_online_the_user_leaves_a_ticket(site, browser):
 
 # --- push, not poll: the server's events (server-sent events) bring the agent's reply; nothing polls ------------------
 POLLS = r"/api/conversations/[^/]+/messages"
+
+
+def pushed_in(sent: float, last_event: float) -> None:
+    """The reply came by push: before the stream's keep-alive re-read (KEEPALIVE seconds after the last event it
+    delivered, the claim) could have brought it. Speed is the benchmark's (bench/desk_bench.py); this prints it."""
+    arrived = time.monotonic()
+    print(f"\npushed reply shown {(arrived - sent) * 1000:.0f} ms after it was sent")
+    assert arrived - last_event < KEEPALIVE, f"the reply took {arrived - sent:.1f} s: it came with a keep-alive re-read, not a push"
 QUIET_S = 4  # a poll every 1.5 s would make 2 or 3 requests in this window
 
 
@@ -274,11 +284,11 @@ def test_chat_page_gets_the_agent_reply_pushed(site, browser):
     agent = browser.new_context(locale="en-US").new_page()
     sign_in(agent, app.url)
     claim_and_type(agent, "page poussée", "Réponse poussée vers la page.")
-    user.locator("#relais-status", has_text="alice").wait_for(timeout=2_000)  # the claim, pushed
-    sent = time.monotonic()
+    user.locator("#relais-status", has_text="alice").wait_for(timeout=KEEPALIVE * 1000)  # the claim, pushed
+    claimed = sent = time.monotonic()
     agent.locator("#send").click()
-    user.locator("#relais-chat", has_text="Réponse poussée vers la page").wait_for(timeout=2_000)
-    assert time.monotonic() - sent < 2
+    user.locator("#relais-chat", has_text="Réponse poussée vers la page").wait_for(timeout=KEEPALIVE * 1000)
+    pushed_in(sent, claimed)
     assert since(seen, 0, POLLS) == []
     # one refresh per burst of events (the claim, the reply), never a steady beat
     assert len(since(seen, quiet, r"/gradio_api/queue/join")) <= 6
@@ -308,11 +318,11 @@ def test_widget_gets_the_agent_reply_pushed(site, browser):
     agent = browser.new_context().new_page()
     sign_in(agent, app.url)
     claim_and_type(agent, "widget poussé", "Réponse poussée vers le widget.")
-    widget.locator(".status", has_text="alice").wait_for(timeout=2_000)
-    sent = time.monotonic()
+    widget.locator(".status", has_text="alice").wait_for(timeout=KEEPALIVE * 1000)
+    claimed = sent = time.monotonic()
     agent.locator("#send").click()
-    widget.locator(".msg.agent", has_text="Réponse poussée vers le widget").wait_for(timeout=2_000)
-    assert time.monotonic() - sent < 2
+    widget.locator(".msg.agent", has_text="Réponse poussée vers le widget").wait_for(timeout=KEEPALIVE * 1000)
+    pushed_in(sent, claimed)
     assert since(seen, quiet, POLLS) == []  # the stream brought it, no poll
     assert widget.locator(".msg.agent").count() == 1 and widget.locator(".msg.user").count() == 1
     assert not errors

@@ -46,6 +46,7 @@ def test_heading_rule_by_hand():
 
 def test_headings_open_the_chunk_they_introduce():
     chunks, _ = split(_doc("001"), chunk_size=400, overlap=0)
+    assert len(chunks) > 1 and any(_is_heading(line) for c in chunks for line in c.text.splitlines())  # headings to check
     for c in chunks:
         last_line = c.text.splitlines()[-1]
         assert not _is_heading(last_line), c.text

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from rag.desk import Database, Desk
-from rag.desk.auth import Agents
+from rag.desk.auth import SESSION_SECONDS, Agents
 from rag.desk.migrations import LATEST
 from rag.settings import Settings
 
@@ -37,7 +37,11 @@ def test_a_0_1_database_upgrades_in_place_and_keeps_its_data(tmp_path):
                   for t in ("conversations", "messages", "handoffs", "tickets", "feedback", "agents", "sessions")}
         assert "schema_version" not in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
 
-    db = Database(data / "relais.db")
+    # the desk's clock is the test's: an hour after 0.1 opened alice's session (its row expires SESSION_SECONDS later),
+    # so the session is live on any day the test runs, and what is checked is the upgrade, not the calendar
+    with sqlite3.connect(data / "relais.db") as raw:
+        opened = raw.execute("SELECT MAX(expires) FROM sessions").fetchone()[0] - SESSION_SECONDS
+    db = Database(data / "relais.db", clock=lambda: opened + 3600)
     assert db.version() == LATEST
     assert {t: db.value(f"SELECT COUNT(*) FROM {t}") for t in counts} == counts
     desk = Desk(SilentPipeline(), db, data / "knowledge")
@@ -50,7 +54,10 @@ def test_a_0_1_database_upgrades_in_place_and_keeps_its_data(tmp_path):
     replay = desk.ask(closed, "Combien de conversations ?", client_id="m-1")  # a 0.1 idempotency key still holds
     assert replay.bot_message_id == desk.messages(closed)[1].id and len(desk.messages(closed)) == 6
     settings = Settings.from_env({}, data_dir=data, agents="alice:pw-alice")
-    assert Agents(settings, db).verify((OLD / "token").read_text()) == "alice"  # still signed in after the upgrade
+    agents = Agents(settings, db)
+    assert agents.verify((OLD / "token").read_text()) == "alice"  # still signed in after the upgrade
+    db.clock = lambda: opened + SESSION_SECONDS + 1
+    assert agents.verify((OLD / "token").read_text()) is None  # and the session still ends when 0.1 said it would
 
 
 def test_a_read_does_not_wait_for_the_write_lock(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rag.desk.api import KEEPALIVE
 from rag.desk.auth import COOKIE
 from rag.indexing import ingest
 from rag.settings import Settings
@@ -173,11 +174,11 @@ def claim_at_once(clients: dict[str, httpx.Client], cid: str) -> dict[str, int]:
 
 
 # --- the tests (the kill is last) -----------------------------------------------------------------------------------
-def test_an_agent_on_b_reaches_the_user_on_a_within_2_s(cluster):
+def test_an_agent_on_b_reaches_the_user_on_a_by_push(cluster):
     cid = waiting_conversation(cluster.a)
     user = Events(cluster.a, cid)
     try:
-        user.until(lambda m: m["role"] == "system")  # the stream is live (the "waiting" notice)
+        live = user.until(lambda m: m["role"] == "system").at  # the stream is live (the "waiting" notice)
         alice = agent(cluster.b, sign_in(cluster.b, "alice"))
         queued = alice.get("/api/agent/queue").json()["queue"]
         assert any(c["id"] == cid and c["state"] == "waiting" for c in queued), queued
@@ -189,8 +190,10 @@ def test_an_agent_on_b_reaches_the_user_on_a_within_2_s(cluster):
         event = user.until(lambda m: m["role"] == "agent")
         latency = event.at - sent
         assert event.id == r.json()["message_id"] and event.data["text"] == "Bonjour, ici Alice (serveur B)."
-        assert latency < 2.0, f"the reply on B reached the user's stream on A after {latency:.3f} s"
         print(f"\nB -> A delivery: {latency * 1000:.0f} ms after the reply was sent ({(event.at - replied) * 1000:.0f} ms after it returned)")
+        # without a push from B, A's stream would only find the reply on its keep-alive re-read, KEEPALIVE seconds after
+        # the last event it delivered at the earliest; the speed itself is the benchmark's (bench/desk_bench.py)
+        assert event.at - live < KEEPALIVE, f"the reply on B reached the user's stream on A after {latency:.3f} s: a re-read, not a push"
     finally:
         user.close()
 

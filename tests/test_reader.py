@@ -80,7 +80,7 @@ def test_pairs_label_the_sentence_holding_the_answer_and_split_by_article(tmp_pa
     assert positives and all(p.candidate == "Elle compte 300 habitants." and p.previous == "Alpha est une ville." for p in positives)
     assert len(positives) == sum(q.answer_sentence is not None for q in corpus.questions)
     unanswerable = {g for g, q in enumerate(corpus.questions) if q.answer_sentence is None}
-    assert all(p.label == 0 for p in pairs if p.group in unanswerable)
+    assert unanswerable and all(p.label == 0 for p in pairs if p.group in unanswerable)
 
 
 # --- dev metrics and calibration ---------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-import time
 
 from ..errors import ConfigError
 from ..settings import Settings
@@ -62,9 +61,9 @@ class Agents:
         """Open a session for a signed-in agent: the cookie value."""
         token = secrets.token_urlsafe(32)
         with self.db.tx() as t:
-            t.run("DELETE FROM sessions WHERE expires < :now", now=time.time())
+            t.run("DELETE FROM sessions WHERE expires < :now", now=self.db.now())
             t.run("INSERT INTO sessions(id_hash, agent, credential, expires) VALUES (:h, :agent, :credential, :expires)",
-                  h=_hash(token), agent=name, credential=self._credential(name), expires=time.time() + SESSION_SECONDS)
+                  h=_hash(token), agent=name, credential=self._credential(name), expires=self.db.now() + SESSION_SECONDS)
         return token
 
     def verify(self, token: str | None) -> str | None:
@@ -72,7 +71,7 @@ class Agents:
         if not token or len(token) > 200:
             return None
         row = self.db.one("SELECT * FROM sessions WHERE id_hash = :h", h=_hash(token))
-        if row is None or row["expires"] < time.time() or row["agent"] not in self.credentials:
+        if row is None or row["expires"] < self.db.now() or row["agent"] not in self.credentials:
             return None
         if not hmac.compare_digest(row["credential"].encode(), self._credential(row["agent"]).encode()):
             return None  # the password changed since this session was opened

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
 
 from .database import Database, IntegrityError, Tx
@@ -50,7 +49,7 @@ class Conversations:
 
     def create(self, lang: str = "fr") -> str:
         cid = secrets.token_urlsafe(18)  # 144 random bits: holding the id is the right to read it
-        now = time.time()
+        now = self.db.now()
         with self.db.tx() as t:
             t.run("INSERT INTO conversations(id, created, updated, lang) VALUES (:cid, :now, :now, :lang)", cid=cid, now=now, lang=lang)
         return cid
@@ -63,7 +62,7 @@ class Conversations:
         """Set `fields` (names from this module only, never from a request); the rows changed."""
         sets = ", ".join(f"{k} = :{k}" for k in fields)
         t.touch(conversation_topic(cid))
-        return t.run(f"UPDATE conversations SET {sets}, updated = :updated_ WHERE id = :cid_", **fields, updated_=time.time(), cid_=cid)
+        return t.run(f"UPDATE conversations SET {sets}, updated = :updated_ WHERE id = :cid_", **fields, updated_=self.db.now(), cid_=cid)
 
     def add_message(self, t: Tx, cid: str, role: str, text: str, author: str | None = None, answer: dict | None = None,
                     client_id: str | None = None) -> int:
@@ -72,7 +71,7 @@ class Conversations:
         t.touch(conversation_topic(cid))
         sql = ("INSERT INTO messages(conversation_id, created, role, author, text, answer, client_id) "
                "VALUES (:cid, :created, :role, :author, :text, :answer, :client_id)")
-        params = {"cid": cid, "created": time.time(), "role": role, "author": author, "text": text, "client_id": client_id,
+        params = {"cid": cid, "created": self.db.now(), "role": role, "author": author, "text": text, "client_id": client_id,
                   "answer": json.dumps(answer, ensure_ascii=False) if answer else None}
         if client_id is None:
             return t.insert(sql, **params)

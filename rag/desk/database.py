@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,10 +61,16 @@ class Tx:
         self.topics.update(topics)
 
 
+Clock = Callable[[], float]  # seconds since the epoch, like time.time
+
+
 class Database:
-    def __init__(self, url: str, hub: Hub | None = None) -> None:
-        """`url`: a SQLite file path (or sqlite:///path) or postgresql://user:password@host:port/name."""
+    def __init__(self, url: str, hub: Hub | None = None, clock: Clock = time.time) -> None:
+        """`url`: a SQLite file path (or sqlite:///path) or postgresql://user:password@host:port/name.
+        `clock`: the desk's time, read for every timestamp it stores and every expiry, lease and window it checks
+        (sessions, presence, rate-limit windows, the answer lease); tests pass their own to hold time still."""
         self.hub = hub or Hub()
+        self.clock = clock
         self.url = str(url)
         self.dialect = "postgresql" if self.url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")) else "sqlite"
         self.engine = self._postgresql() if self.dialect == "postgresql" else self._sqlite()
@@ -78,6 +84,10 @@ class Database:
         if self.dialect == "postgresql":
             self._listener = threading.Thread(target=self._listen, daemon=True, name="relais-listen")
             self._listener.start()
+
+    def now(self) -> float:
+        """The desk's time (its clock), in seconds since the epoch."""
+        return self.clock()
 
     @property
     def safe_url(self) -> str:
@@ -169,7 +179,7 @@ class Database:
     def _apply(self, t: Tx, step) -> None:
         for sql in statements(step.postgresql if self.dialect == "postgresql" else step.sqlite):
             t.run(sql)
-        t.run("INSERT INTO schema_version(version, applied) VALUES (:v, :now)", v=step.version, now=time.time())
+        t.run("INSERT INTO schema_version(version, applied) VALUES (:v, :now)", v=step.version, now=self.now())
         log.info("desk database: schema version %s (%s)", step.version, step.what)
 
     def _legacy_columns(self, t: Tx) -> None:

@@ -152,7 +152,7 @@ class Desk:
         server was killed, say) and the question, when it is still the last one and the bot's to answer, is answered now."""
         cid = prior.conversation_id
         reply = self.conversations.reply_to(prior)
-        while reply is None and self.conversation(cid).state == "bot" and time.time() < prior.created + self.answer_lease:
+        while reply is None and self.conversation(cid).state == "bot" and self.db.now() < prior.created + self.answer_lease:
             time.sleep(0.1)
             reply = self.conversations.reply_to(prior)
         conv = self.conversation(cid)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from .database import Database
 
 
@@ -15,7 +13,7 @@ class Feedback:
         with self.db.tx() as t:
             t.run("INSERT INTO feedback(message_id, conversation_id, value, created) VALUES (:mid, :cid, :value, :now) "
                   "ON CONFLICT(message_id) DO UPDATE SET value = excluded.value, created = excluded.created",
-                  mid=message_id, cid=cid, value=value, now=time.time())
+                  mid=message_id, cid=cid, value=value, now=self.db.now())
             t.run("UPDATE conversations SET disliked = :disliked WHERE id = :cid", disliked=int(value < 0), cid=cid)
 
     def counts(self) -> dict[str, int]:

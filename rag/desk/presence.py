@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from .database import Database
 from .events import QUEUE
 
@@ -16,7 +14,7 @@ class Presence:
 
     def heartbeat(self, name: str, online: bool | None = None) -> None:
         """The console is open (`seen` now); `online` set when the agent switches availability."""
-        now = time.time()
+        now = self.db.now()
         with self.db.tx() as t:
             t.run("INSERT INTO agents(name, online, seen) VALUES (:name, 0, :now) ON CONFLICT(name) DO UPDATE SET seen = :now",
                   name=name, now=now)
@@ -25,4 +23,4 @@ class Presence:
                 t.touch(QUEUE)  # waiting users see how many people are there
 
     def online(self) -> int:
-        return self.db.value("SELECT COUNT(*) FROM agents WHERE online = 1 AND seen > :since", since=time.time() - ONLINE_WINDOW)
+        return self.db.value("SELECT COUNT(*) FROM agents WHERE online = 1 AND seen > :since", since=self.db.now() - ONLINE_WINDOW)

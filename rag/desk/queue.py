@@ -7,7 +7,6 @@ WHERE names the state it moves from (SQLite: under the write lock; PostgreSQL: r
 from __future__ import annotations
 
 import statistics
-import time
 
 from ..messages import CANCELLED, JOINED, LEFT, WAITING
 from .conversations import Conversation, Conversations
@@ -25,11 +24,11 @@ class Queue:
         """Put the conversation in the queue; False when it was not with the bot (a double click, two tabs)."""
         with self.db.tx() as t:
             moved = t.run("UPDATE conversations SET state = 'waiting', offer = NULL, agent = NULL, updated = :now "
-                          "WHERE id = :cid AND state = 'bot'", now=time.time(), cid=conv.id)
+                          "WHERE id = :cid AND state = 'bot'", now=self.db.now(), cid=conv.id)
             if not moved:
                 return False
             t.run("INSERT INTO handoffs(conversation_id, reason, requested) VALUES (:cid, :reason, :now)",
-                  cid=conv.id, reason=reason, now=time.time())
+                  cid=conv.id, reason=reason, now=self.db.now())
             self.conversations.add_message(t, conv.id, "system", WAITING[conv.lang])
             t.touch(QUEUE)
         return True
@@ -38,7 +37,7 @@ class Queue:
         """The user withdraws the request (or leaves the person): the bot answers again."""
         with self.db.tx() as t:
             t.run("UPDATE handoffs SET outcome = :outcome, ended = :now WHERE conversation_id = :cid AND outcome IN ('waiting', 'claimed')",
-                  outcome="cancelled" if conv.state == "waiting" else "closed", now=time.time(), cid=conv.id)
+                  outcome="cancelled" if conv.state == "waiting" else "closed", now=self.db.now(), cid=conv.id)
             self.conversations.update(t, conv.id, state="bot", agent=None)
             self.conversations.add_message(t, conv.id, "system", CANCELLED[conv.lang])
             t.touch(QUEUE)
@@ -47,10 +46,10 @@ class Queue:
         """Exactly one agent gets a waiting conversation, however many click at once."""
         with self.db.tx() as t:
             won = t.run("UPDATE conversations SET state = 'human', agent = :agent, offer = NULL, updated = :now "
-                        "WHERE id = :cid AND state = 'waiting'", agent=agent, now=time.time(), cid=cid) == 1
+                        "WHERE id = :cid AND state = 'waiting'", agent=agent, now=self.db.now(), cid=cid) == 1
             if won:
                 t.run("UPDATE handoffs SET outcome = 'claimed', claimed = :now, agent = :agent WHERE conversation_id = :cid AND outcome = 'waiting'",
-                      now=time.time(), agent=agent, cid=cid)
+                      now=self.db.now(), agent=agent, cid=cid)
                 lang = t.value("SELECT lang FROM conversations WHERE id = :cid", cid=cid)
                 self.conversations.add_message(t, cid, "system", JOINED[lang].format(agent=agent))
                 t.touch(QUEUE)
@@ -60,13 +59,13 @@ class Queue:
         with self.db.tx() as t:
             mid = self.conversations.add_message(t, cid, "agent", text, author=agent, client_id=client_id)
             t.run("UPDATE handoffs SET first_reply = :now WHERE conversation_id = :cid AND outcome = 'claimed' AND first_reply IS NULL",
-                  now=time.time(), cid=cid)
+                  now=self.db.now(), cid=cid)
         return mid
 
     def close(self, conv: Conversation, agent: str) -> None:
         with self.db.tx() as t:
             t.run("UPDATE handoffs SET outcome = 'closed', ended = :now WHERE conversation_id = :cid AND outcome = 'claimed'",
-                  now=time.time(), cid=conv.id)
+                  now=self.db.now(), cid=conv.id)
             self.conversations.update(t, conv.id, state="bot", agent=None, abstentions=0)
             self.conversations.add_message(t, conv.id, "system", LEFT[conv.lang].format(agent=agent))
             t.touch(QUEUE)

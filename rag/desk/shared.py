@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 
 from .database import Database
 
@@ -20,7 +19,7 @@ class Shared:
 
     def hit(self, bucket: str, window: int = 60, count: bool = True) -> tuple[int, float]:
         """Hits in `bucket`'s current fixed window (this one included when `count`), and seconds until it ends."""
-        now = time.time()
+        now = self.db.now()
         start = int(now // window * window)
         with self.db.tx() as t:
             if count:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from ..messages import TICKET
 from .conversations import Conversation, Conversations, DuplicateMessage
 from .database import Database
@@ -22,7 +20,7 @@ class Tickets:
             except DuplicateMessage:
                 return
             t.run("INSERT INTO tickets(conversation_id, created, contact, message) VALUES (:cid, :now, :contact, :message)",
-                  cid=conv.id, now=time.time(), contact=contact, message=message)
+                  cid=conv.id, now=self.db.now(), contact=contact, message=message)
             self.conversations.add_message(t, conv.id, "system", TICKET[conv.lang].format(contact=contact))
             t.touch(QUEUE)
 
