@@ -53,7 +53,7 @@ eval: setup
 	  --dev-split eval/results/dev-split.json --before eval/results/before/before.json
 
 train: setup
-	$(PY) -m rag.reader.train --data $(QA_DATA)
+	$(PY) -m training.reader.train --data $(QA_DATA)
 
 bench: setup
 	$(PY) bench/ingest_bench.py
@@ -65,4 +65,4 @@ fuzz: setup
 	$(PY) -m tests.fuzz_api --max-examples 50
 
 lint: setup
-	$(VENV)/bin/ruff check rag eval bench tests ingest.py app.py
+	$(VENV)/bin/ruff check rag training devtools eval bench tests ingest.py app.py

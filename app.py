@@ -202,7 +202,7 @@ def create_app(settings: Settings):
 
     from rag.desk.api import build_api
     from rag.desk.auth import Agents
-    from rag.desk.guards import client_address, networks, rate_limiter
+    from rag.desk.guards import client_of, rate_limiter
     from rag.desk.shared import Shared
     from rag.indexing import ingest
 
@@ -228,11 +228,10 @@ def create_app(settings: Settings):
 
     # one server (SQLite): limits in memory; servers sharing PostgreSQL count them in the database, together
     shared = Shared(db) if db.dialect == "postgresql" else None
-    limiter, trusted = rate_limiter(settings.rate_limit, "chat", shared), networks(settings.trusted_proxies)
+    limiter = rate_limiter(settings.rate_limit, "chat", shared)
 
     def limit(request) -> float:  # one budget per client for the API, the widget and the chat page
-        peer = request.client.host if request.client else "?"
-        return limiter.retry_after(client_address(peer, request.headers.get("x-forwarded-for"), trusted))
+        return limiter.retry_after(client_of(request))  # the chat page is mounted behind the API's ProxyHeaders
 
     api = build_api(desk, agents, settings.allowed_origins, limiter, health, settings.host_allow_list, settings.trusted_proxies,
                     shared)
@@ -252,8 +251,8 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"Relais on http://{settings.host}:{settings.port}  (agents: /agent, API: /docs)", file=sys.stderr)
-    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local client; rag/guards.py reads it,
-    # from RAG_TRUSTED_PROXIES only
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local client (FORWARDED_ALLOW_IPS), and
+    # its rule differs from ours; rag/desk/guards.py's ProxyHeaders reads it, from RAG_TRUSTED_PROXIES only
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
     return 0
 

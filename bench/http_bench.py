@@ -20,9 +20,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.table import write_table
+from devtools.servers import LiveApp
 from eval.cases import load_cases
 from eval.metrics import percentile
-from tests.live import LiveApp
 
 HERE = Path(__file__).resolve().parent
 

@@ -42,7 +42,7 @@ def build_synthetic(seed_settings: Settings, size: int) -> Settings:
     target = Store(settings, seeds.embeddings).open(create=True)
     if target.count() >= size:
         return settings
-    rows = list(seeds.rows(seeds.sentences, embeddings=True))
+    rows = list(seeds.rows("sentences", embeddings=True))
     rng = random.Random(size)
     nprng = np.random.default_rng(size)
     for start in range(target.count(), size, 1000):
@@ -57,8 +57,8 @@ def build_synthetic(seed_settings: Settings, size: int) -> Settings:
             metas.append({"source": f"synthetic_{i // 100}.txt", "path": f"synthetic/{i}", "title": "synthetic",
                           "date": "", "chunk_index": i % 100, "start": 0, "end": len(text)})
             vecs.append(vec.tolist())
-        for which in (target.chunks, target.sentences):  # sentence rows let ask() score the synthetic chunks
-            which._collection.upsert(ids=ids, documents=docs, metadatas=metas, embeddings=vecs)
+        for which in ("chunks", "sentences"):  # sentence rows let ask() score the synthetic chunks
+            target.upsert(which, ids, docs, metas, vecs)
     target.stamp_version()
     return settings
 

@@ -31,7 +31,7 @@ def main() -> int:
 
     settings = Settings.from_env()
     store = Store(settings, make_embeddings(settings.embeddings))
-    rows = list(store.rows(store.sentences, embeddings=True))[: args.candidates]
+    rows = list(store.rows("sentences", embeddings=True))[: args.candidates]
     if not rows:
         print("no index: run `make ingest` first", file=sys.stderr)
         return 1

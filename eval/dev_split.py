@@ -2,7 +2,7 @@
 
 The public dev split (PIAF and SQuAD 2.0 articles the reader never trained on): every question's candidates
 (its paragraph's sentences and what hybrid search finds across all articles) scored by the shipped reader and
-by the rules scorer, with the same metrics (rag.reader.evaluate): sentence accuracy and answerable/unanswerable
+by the rules scorer, with the same metrics (training.reader.evaluate): sentence accuracy and answerable/unanswerable
 ROC AUC; with --cross-encoder, also the cross-encoder experiment (slow: ~9 minutes).
 """
 
@@ -18,24 +18,29 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.reader import data
-from rag.reader.evaluate import metrics
+from rag.answerers.rules import (
+    _has_type,
+    _Sentence,
+    _term_weights,
+    confidence_of,
+    expected_type,
+    question_coverage,
+    sentence_score,
+)
 from rag.reader.scorer import CROSS_LANGUAGE, SAME_LANGUAGE, WEIGHTS, Scorer
-from rag.rules import CONTEXT_WEIGHT, _has_type, _Sentence, _term_weights, confidence_of, expected_type, sentence_score
-from rag.text import language, stems
+from rag.text import language
+from training.reader import data
+from training.reader.evaluate import metrics
 
 
 def rules_scores(pairs, vectors: dict[str, np.ndarray], question_vectors, idf) -> tuple[np.ndarray, np.ndarray]:
-    """(ranking score, confidence) of each pair as rag/rules.py computes them: e5 similarity, rare words, answer type."""
+    """(ranking score, confidence) of each pair as rag/answerers/rules.py computes them: e5 similarity, rare words, answer type."""
     score, confidence = np.zeros(len(pairs)), np.zeros(len(pairs))
     for i, p in enumerate(pairs):
         weights = _term_weights(p.question, p.question, idf)
-        total = sum(weights.values()) or 1.0
-        own, before = set(stems(p.candidate)), set(stems(p.previous))
-        coverage = sum(w for t, w in weights.items() if t in own) / total
-        coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
+        covered = question_coverage(weights, p.candidate, p.previous)
         kind = expected_type(p.question)
-        s = _Sentence(p.candidate, 0, 0, None, 0, float(vectors[p.candidate] @ question_vectors[p.group]), coverage,
+        s = _Sentence(p.candidate, 0, 0, None, 0, float(vectors[p.candidate] @ question_vectors[p.group]), covered,
                       _has_type(p.candidate, kind, p.question))
         score[i] = sentence_score(s)
         confidence[i] = confidence_of(s, language(p.question))
@@ -43,7 +48,7 @@ def rules_scores(pairs, vectors: dict[str, np.ndarray], question_vectors, idf) -
 
 
 def cross_encoder_scores(pairs, weights: Path) -> np.ndarray:
-    from rag.reader.model import Reader
+    from training.reader.model import Reader
 
     reader = Reader(weights).warm_up()
     by_question: dict[int, list[int]] = {}

@@ -3,7 +3,7 @@
 Where the reader should stop answering: runs the tuning cases with the reader and no threshold, then, for the
 same-language scorer and the cross-language one apart, prints each threshold's answer accuracy, false
 abstentions and off-corpus abstentions on the cases that scorer decided, and the threshold with the best
-balanced accuracy. The chosen values go into rag/reader/train.py's THRESHOLDS. Never run it on held-out.
+balanced accuracy. The chosen values go into training/reader/train.py's THRESHOLDS. Never run it on held-out.
 """
 
 from __future__ import annotations

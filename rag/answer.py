@@ -1,18 +1,20 @@
-"""Extractive answers, no LLM, no invention: the reader answerer (RAG_READER=model) and what every extractive
-answerer shares (quoting with [n] citations, abstaining with the passages it weighed for the agent)."""
+"""What every answerer shares (rag.answerers): quoting sentences of the passages with [n] citations, abstaining
+with the passages it weighed for the person who takes over. No LLM, no invention."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import re
 from dataclasses import dataclass
 
 from .messages import ABSTAIN, LEAD_IN
-from .reader.features import Candidate
 from .schema import Answer, Citation, Hit
 from .text import stems
 
 MAX_SENTENCES = 3
 PASSAGES_READ = 5
+MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 @dataclass
@@ -27,52 +29,8 @@ class Quote:
     threshold: float = 0.0  # the reader's: below it, the sentence is not trusted
 
 
-class ReaderAnswerer:
-    """Every sentence of the top passages scored by the reader (rag.reader); quotes the ones it trusts."""
-
-    name = "reader"
-
-    def __init__(self, retriever, reader, idf) -> None:
-        self.retriever = retriever  # sentences_within
-        self.reader = reader  # score(question, vector, [Candidate], idf) -> [(calibrated probability, threshold)]
-        self.idf = idf  # stem -> BM25 idf of the index
-
-    def warm_up(self) -> None:
-        self.reader.warm_up()
-
-    def candidates(self, hits: list[Hit]) -> list[tuple[Quote, Candidate]]:
-        """The sentences of the top passages, each with the sentence before it when that one was fetched too."""
-        top = hits[:PASSAGES_READ]
-        rows = _unique(self.retriever.sentences_within([(h.path, h.start, h.end) for h in top]))
-        previous = _previous_sentences(rows)
-        out = []
-        for row in rows:
-            meta = row["metadata"]
-            hit = next(h for h in top if h.path == meta["path"] and h.start <= meta["start"] and meta["end"] <= h.end)
-            prev = previous.get((meta["path"], meta["start"]))
-            out.append((Quote(row["text"], meta["start"], meta["end"], hit),
-                        Candidate(row["text"], row["embedding"], prev["text"] if prev else "", prev["embedding"] if prev else None)))
-        return out
-
-    def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
-        found = self.candidates(hits)
-        if not found:
-            return abstention(language)
-        for (quote, _), (p, threshold) in zip(found, self.reader.score(query, vector, [c for _, c in found], self.idf)):
-            quote.score, quote.threshold = round(p, 4), threshold
-        ranked = sorted((q for q, _ in found), key=lambda q: -q.score)
-        best = ranked[0]
-        trusted = lambda q: q.score >= q.threshold  # the reader's own, shipped with its weights (RAG_MIN_CONFIDENCE is the rules')
-        if not trusted(best):
-            return abstention(language, best.score, considered=considered(ranked))
-        chosen = [best]
-        for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
-            if len(chosen) < MAX_SENTENCES and trusted(q) and not redundant(q, chosen):
-                chosen.append(q)
-        return compose(chosen, language, best.score)
-
-
-def _unique(rows: list[dict]) -> list[dict]:
+def unique_sentences(rows: list[dict]) -> list[dict]:
+    """Stored sentence rows without repeats (overlapping passages fetch some twice), in their order."""
     seen: set[tuple[str, int]] = set()
     out = []
     for r in rows:
@@ -83,7 +41,7 @@ def _unique(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _previous_sentences(rows: list[dict]) -> dict[tuple[str, int], dict]:
+def previous_sentences(rows: list[dict]) -> dict[tuple[str, int], dict]:
     """(path, start) of each sentence -> the row of the sentence just before it, when that one was fetched too."""
     ordered = sorted(rows, key=lambda r: (r["metadata"]["path"], r["metadata"]["start"]))
     out = {}
@@ -143,3 +101,18 @@ def abstention(language: str, confidence: float = 0.0, considered: tuple[Citatio
         text=ABSTAIN["fr" if language == "fr" else "en"], confidence=confidence, abstained=True,
         handoff="low_confidence", language=language, considered=considered,
     )
+
+
+def valid_citations(answer: Answer) -> Answer:
+    """The answer with only the citations that quote their passage, and only the [n] markers that name one of them;
+    an answer left without a citation is an abstention (what it cited kept for the person who takes over)."""
+    if answer.abstained:
+        return answer
+    kept = tuple(c for c in answer.citations if c.sentence and c.passage[c.span[0] : c.span[1]] == c.sentence)
+    numbers = {c.n for c in kept}
+    text = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in numbers else "", answer.text)
+    if not kept or not MARKER.search(text):
+        return abstention(answer.language, answer.confidence, considered=answer.citations)
+    if len(kept) == len(answer.citations) and text == answer.text:
+        return answer
+    return dataclasses.replace(answer, text=re.sub(r"[ \t]{2,}", " ", text).strip(), citations=kept)

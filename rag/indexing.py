@@ -130,18 +130,10 @@ def ingest(
     offset = 0
     for which in ("chunks", "sentences"):
         new = plan[which][0]
-        collection = getattr(store, which)._collection
-        for i in range(0, len(new), 256):
-            batch = new[i : i + 256]
-            collection.upsert(
-                ids=[p.id for p in batch],
-                documents=[p.text for p in batch],
-                metadatas=[p.metadata for p in batch],
-                embeddings=vectors[offset + i : offset + i + len(batch)],
-            )
+        store.upsert(which, [p.id for p in new], [p.text for p in new], [p.metadata for p in new], vectors[offset : offset + len(new)])
         offset += len(new)
     for which in ("chunks", "sentences"):
-        store.delete(getattr(store, which), plan[which][1])
+        store.delete(which, plan[which][1])
     report.version = store.stamp_version()
     report.seconds = time.perf_counter() - started
     return report
@@ -158,7 +150,7 @@ def display_path(path: Path) -> str:
 
 def _by_path(store: Store, which: str) -> dict[str, set[str]]:
     grouped: dict[str, set[str]] = defaultdict(set)
-    for id_, path in store.ids_and_paths(getattr(store, which)):
+    for id_, path in store.ids_and_paths(which):
         grouped[path].add(id_)
     return grouped
 

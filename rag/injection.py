@@ -56,13 +56,13 @@ def flagged(text: str) -> list[tuple[str, str]]:
 
 
 def screen(answer: Answer) -> Answer:
-    """The answerer's hook: an answer quoting a flagged sentence, or from a passage holding one, is not given; the
-    conversation goes to a person, who sees the passages (`considered`).
-
-    Call it on every answer before any of its text is shown or streamed."""
+    """The pipeline's exit check: an answer quoting a flagged sentence, citing a passage that holds one, or saying one
+    in its own words (an LLM repeating a passage's instruction) is not given; the conversation goes to a person, who
+    sees the passages (`considered`). Every answer passes here before any of its text is shown or streamed."""
     # an abstention's best-weighed passage counts too: when the closest text is hostile, a person should answer
     weighed = answer.citations or answer.considered[:1]
-    if not any(flag(c.sentence) or flagged(c.passage) for c in weighed):  # a hostile passage taints its neighbours
+    hostile = any(flag(c.sentence) or flagged(c.passage) for c in weighed)  # a hostile passage taints its neighbours
+    if not hostile and not flagged(answer.text):
         return answer
     lang = "fr" if answer.language == "fr" else "en"
     return dataclasses.replace(answer, text=SUSPICIOUS[lang], citations=(), abstained=True, handoff="suspicious",

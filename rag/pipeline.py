@@ -1,4 +1,7 @@
-"""The public API: `Pipeline.from_settings().retrieve(question)` and `.ask(question, history)`."""
+"""The public API: `Pipeline.from_settings().retrieve(question)` and `.ask(question, history)`.
+
+One answerer (rag.answerers, chosen by settings) answers; every answer, whichever answerer made it, leaves through
+one exit (`Pipeline._exit`): citations checked against their passages, hostile text screened (rag.injection)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import time
 from collections.abc import Iterator
 
 from . import injection, intents
-from .answer import ReaderAnswerer, abstention
+from .answer import abstention, valid_citations
+from .answerers import Answerer, Query, make_answerer
 from .conversation import standalone_question
 from .embeddings import make_embeddings
 from .errors import ConfigError, IndexBuildingError
@@ -24,27 +28,14 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, embeddings=None, store: Store | None = None, llm=None) -> None:
+    def __init__(self, settings: Settings, embeddings=None, store: Store | None = None, answerer: Answerer | None = None) -> None:
         if settings.retrieval not in MODES:
             raise ConfigError(f"RAG_RETRIEVAL={settings.retrieval!r}: use one of {', '.join(MODES)}")
         self.settings = settings
         self.embeddings = embeddings or make_embeddings(settings.embeddings)
         self.store = store or Store(settings, self.embeddings)
         self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
-        self.extractive = self._answerer(settings.reader)
-        self._llm = llm
-        self._llm_loaded = llm is not None
-
-    def _answerer(self, name: str):
-        if name == "model":
-            from .reader.scorer import Reader
-
-            return ReaderAnswerer(self.retriever, Reader(), self._idf)
-        if name == "rules":
-            from .rules import ExtractiveAnswerer
-
-            return ExtractiveAnswerer(self.retriever, self._idf)
-        raise ConfigError(f"RAG_READER={name!r}: use `rules` (default) or `model` (the trained reader)")
+        self.answerer = answerer or make_answerer(settings, self.retriever, self._idf)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:
@@ -54,20 +45,15 @@ class Pipeline:
     def _idf(self, stem: str) -> float:
         return self.retriever.sparse().idf(stem)
 
-    @property
-    def llm(self):
-        if not self._llm_loaded:
-            from .llm import make_llm_answerer
-
-            self._llm = make_llm_answerer(self.settings)
-            self._llm_loaded = True
-        return self._llm
-
     def warm_up(self) -> Pipeline:
         """Open the index, load the embedder, the BM25 index and the reader, so the first question is as fast as the rest."""
         self.retrieve("warm up", k=1)
-        self.extractive.warm_up()
+        self.answerer.warm_up()
         return self
+
+    def suspicious(self, limit: int = 50) -> list[dict]:
+        """Document sentences ingest flagged as hostile (rag.injection): source, sentence and reason."""
+        return self.store.suspicious(limit)
 
     # --- retrieval -----------------------------------------------------------------------------------
     def _search(self, query: str, k: int, mode: str, timings: dict, need_vector: bool = False) -> tuple[list[Hit], list[float] | None]:
@@ -123,18 +109,19 @@ class Pipeline:
             yield dataclasses.replace(abstention(lang), text=BUILDING["fr" if lang == "fr" else "en"], notice=notice)
             return
         t = time.perf_counter()
-        answer = None
+        answer, shown = None, False
         if hits and vector is not None:
-            if self.llm is not None:
-                for item in self.llm.stream(plain, hits, lang, fallback=lambda: self._extract(plain, query, vector, hits, lang)):
-                    if isinstance(item, Answer):
-                        answer = item
-                    else:
-                        yield item
-            else:
-                answer = self._extract(plain, query, vector, hits, lang)
-                yield from _pieces(answer.text)
-        answer = answer or abstention(lang)
+            gate = _SentenceGate()
+            for item in self.answerer.stream(Query(plain, query, vector, hits, lang)):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    for sentence in gate.feed(item):
+                        shown = True
+                        yield sentence
+        answer = self._exit(answer or abstention(lang))
+        if not shown:
+            yield from _pieces(answer.text)
         timings["answer_ms"] = _ms(t)
         if intent == "sensitive":
             text_out = answer.text if not answer.abstained else SENSITIVE["fr" if lang == "fr" else "en"]
@@ -143,9 +130,30 @@ class Pipeline:
         notices = " ".join(n for n in (notice, answer.notice) if n) or None
         yield dataclasses.replace(answer, notice=notices, timings=timings)
 
-    def _extract(self, question: str, query: str, vector: list[float], hits: list[Hit], lang: str) -> Answer:
-        # injection.screen: a hostile document sentence (flagged like at ingest) is never quoted as an answer
-        return injection.screen(self.extractive.answer(question, query, vector, hits, lang, self.settings.min_confidence))
+    @staticmethod
+    def _exit(answer: Answer) -> Answer:
+        """The one way out for an answer: each citation must quote its passage and each [n] name a citation (else it is
+        dropped, and an answer left with none is an abstention); a hostile sentence, quoted or written, is never given."""
+        return injection.screen(valid_citations(answer))
+
+
+class _SentenceGate:
+    """An answerer's preview, released a whole sentence at a time, each only if it is not hostile (rag.injection);
+    after a hostile one, nothing more. What stays unreleased at the end comes with the final, checked answer."""
+
+    _END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+    def __init__(self) -> None:
+        self.buffer, self.closed = "", False
+
+    def feed(self, piece: str) -> Iterator[str]:
+        self.buffer += piece
+        while not self.closed and (end := self._END.search(self.buffer)):
+            sentence, self.buffer = self.buffer[: end.end()], self.buffer[end.end() :]
+            if injection.flag(sentence):
+                self.closed = True
+                return
+            yield sentence
 
 
 def _pieces(text: str, words: int = 4) -> Iterator[str]:

@@ -47,7 +47,7 @@ class Retriever:
             version = self.store.version()
             self._checked = now
             if self._sparse is None or version != self._version:
-                rows = list(self.store.rows(self.store.chunks))
+                rows = list(self.store.rows("chunks"))
                 self._texts = {r["id"]: (r["text"], r["metadata"]) for r in rows}
                 self._sentences = self.store.sentence_map()
                 self._chunk_spans = _spans_by_path(self._texts)

@@ -37,7 +37,7 @@ class Settings:
     reader: str = _setting(
         "rules",
         "Sentence scorer of the extractive answerer: `rules` (hand-set rules over e5 similarity and rare words, default) "
-        "or `model` (the reader trained by `python -m rag.reader.train`, shipped in rag/reader/weights; opt-in until it "
+        "or `model` (the reader trained by `python -m training.reader.train`, shipped in rag/reader/weights; opt-in until it "
         "beats the rules on the held-out cases).",
     )
     min_confidence: float = _setting(0.40, "Below this confidence the rules scorer abstains and offers a human (the reader's thresholds ship with its weights).")

@@ -114,3 +114,8 @@ def language(text: str) -> str:
     if fr == 0 and en == 0:
         return "en" if text.isascii() else "other"
     return "fr" if fr >= en else "en"
+
+
+def coverage(weights: dict[str, float], words: set[str]) -> float:
+    """The share of a question's weight (stem -> weight, e.g. its idf) that a text's stems `words` carry."""
+    return sum(w for t, w in weights.items() if t in words) / (sum(weights.values()) or 1.0)

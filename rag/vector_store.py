@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Literal
 
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
@@ -15,7 +16,9 @@ from .errors import EmbedderMismatchError, IndexBuildingError, IndexMissingError
 from .settings import Settings
 
 SENTENCES = "__sentences"
+Which = Literal["chunks", "sentences"]  # the two collections, by name: callers never hold a Chroma object
 _PAGE = 5000  # rows per Chroma get(): keeps memory flat on large collections
+_WRITE = 256  # rows per Chroma upsert()
 
 
 def make_client(settings: Settings):
@@ -36,7 +39,9 @@ def make_client(settings: Settings):
 
 
 class Store:
-    """Two collections: chunks (cited passages) and their sentences (answer units), both tagged with the embedder."""
+    """Two collections: chunks (cited passages) and their sentences (answer units), both tagged with the embedder.
+
+    The one owner of Chroma: every read and write of the index goes through a method here."""
 
     def __init__(self, settings: Settings, embeddings: Embeddings, client=None) -> None:
         self.settings = settings
@@ -110,31 +115,33 @@ class Store:
         return metadata.get("version", "")
 
     def count(self) -> int:
-        return self.chunks._collection.count()
+        return self._collection("chunks").count()
 
-    def rows(self, which: Chroma, where: dict | None = None, embeddings: bool = False) -> Iterable[dict]:
-        """Every stored row (id, document, metadata[, embedding]), paged."""
-        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+    def _collection(self, which: Which):
+        return (self.chunks if which == "chunks" else self.sentences)._collection
+
+    def _pages(self, which: Which, include: list[str], where: dict | None = None) -> Iterator[dict]:
+        """Chroma's get() a page at a time: memory stays flat on large collections."""
         offset = 0
         while True:
-            got = which._collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            got = self._collection(which).get(where=where, include=include, limit=_PAGE, offset=offset)
+            yield got
+            if len(got["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def rows(self, which: Which, where: dict | None = None, embeddings: bool = False) -> Iterable[dict]:
+        """Every stored row (id, document, metadata[, embedding]), paged."""
+        for got in self._pages(which, ["documents", "metadatas"] + (["embeddings"] if embeddings else []), where):
             for i, id_ in enumerate(got["ids"]):
                 row = {"id": id_, "text": got["documents"][i], "metadata": got["metadatas"][i]}
                 if embeddings:
                     row["embedding"] = got["embeddings"][i]
                 yield row
-            if len(got["ids"]) < _PAGE:
-                return
-            offset += _PAGE
 
-    def ids_and_paths(self, which: Chroma) -> Iterable[tuple[str, str]]:
-        offset = 0
-        while True:
-            got = which._collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+    def ids_and_paths(self, which: Which) -> Iterable[tuple[str, str]]:
+        for got in self._pages(which, ["metadatas"]):
             yield from ((id_, meta["path"]) for id_, meta in zip(got["ids"], got["metadatas"]))
-            if len(got["ids"]) < _PAGE:
-                return
-            offset += _PAGE
 
     def dense(self, vector: list[float], k: int) -> list[tuple[Document, float]]:
         """Nearest chunks with cosine similarity (1 - cosine distance)."""
@@ -146,30 +153,25 @@ class Store:
 
     def dense_sentences(self, vector: list[float], k: int) -> list[tuple[dict, float]]:
         """Nearest sentences (metadata, cosine similarity): a paraphrase often matches one sentence better than its chunk."""
-        n = min(k, self.sentences._collection.count())
+        n = min(k, self._collection("sentences").count())
         if n == 0:
             return []
-        got = self.sentences._collection.query(query_embeddings=[vector], n_results=n, include=["metadatas", "distances"])
+        got = self._collection("sentences").query(query_embeddings=[vector], n_results=n, include=["metadatas", "distances"])
         return [(meta, 1.0 - dist) for meta, dist in zip(got["metadatas"][0], got["distances"][0])]
 
     def sentence_map(self) -> dict[str, tuple[list[int], list[int], list[str]]]:
         """Every stored sentence's starts, ends and ids by document path, sorted by start."""
         by_path: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-        offset = 0
-        while True:
-            got = self.sentences._collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+        for got in self._pages("sentences", ["metadatas"]):
             for id_, meta in zip(got["ids"], got["metadatas"]):
                 by_path[meta["path"]].append((meta["start"], meta["end"], id_))
-            if len(got["ids"]) < _PAGE:
-                break
-            offset += _PAGE
         return {path: tuple(map(list, zip(*sorted(rows)))) for path, rows in by_path.items()}
 
     def suspicious(self, limit: int = 50) -> list[dict]:
         """Sentences ingest flagged as hostile (rag/injection.py): source, sentence and reason."""
         from .injection import REASONS
 
-        got = self.sentences._collection.get(where={"suspicious": {"$in": list(REASONS)}}, include=["documents", "metadatas"],
+        got = self._collection("sentences").get(where={"suspicious": {"$in": list(REASONS)}}, include=["documents", "metadatas"],
                                              limit=limit)
         return [{"source": m["source"], "sentence": d, "reason": m["suspicious"]} for d, m in zip(got["documents"], got["metadatas"])]
 
@@ -177,28 +179,37 @@ class Store:
         """Stored sentences with their vectors, by id (a primary-key lookup, fast at any corpus size)."""
         if not ids:
             return []
-        got = self.sentences._collection.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        got = self._collection("sentences").get(ids=ids, include=["documents", "metadatas", "embeddings"])
         rows = {id_: {"id": id_, "text": got["documents"][i], "metadata": got["metadatas"][i], "embedding": got["embeddings"][i]}
                 for i, id_ in enumerate(got["ids"])}
         return [rows[i] for i in ids if i in rows]
 
     # --- writing -------------------------------------------------------------------------------------
-    def delete(self, which: Chroma, ids: list[str]) -> None:
+    def upsert(self, which: Which, ids: list[str], texts: list[str], metadatas: list[dict], vectors: list[list[float]]) -> None:
+        """Write rows with their vectors (computed by the caller: ingest embeds in its own batches), a batch at a time."""
+        collection = self._collection(which)
+        for i in range(0, len(ids), _WRITE):
+            end = i + _WRITE
+            collection.upsert(ids=ids[i:end], documents=texts[i:end], metadatas=metadatas[i:end], embeddings=vectors[i:end])
+
+    def delete(self, which: Which, ids: list[str]) -> None:
+        collection = self._collection(which)
         for i in range(0, len(ids), _PAGE):
-            which.delete(ids=ids[i : i + _PAGE])
+            collection.delete(ids=ids[i : i + _PAGE])
 
     def stamp_version(self) -> str:
         """Record a fingerprint of the stored chunk ids, so readers know when to rebuild their BM25 index."""
         digest = hashlib.sha256()
-        for id_ in sorted(id_ for id_, _ in self.ids_and_paths(self.chunks)):
+        for id_ in sorted(id_ for id_, _ in self.ids_and_paths("chunks")):
             digest.update(id_.encode())
         version = digest.hexdigest()[:16]
-        for which in (self.chunks, self.sentences):
-            which._collection.modify(metadata={"embedder": self.embeddings.name, "version": version, "building": ""})
+        self._stamp(version=version, building="")
         return version
+
+    def _stamp(self, **metadata: str) -> None:
+        for which in ("chunks", "sentences"):
+            self._collection(which).modify(metadata={"embedder": self.embeddings.name, **metadata})
 
     def mark_building(self) -> None:
         """Tell readers an ingest is filling an empty index, until stamp_version(): they say so, not "not found"."""
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        for which in (self.chunks, self.sentences):
-            which._collection.modify(metadata={"embedder": self.embeddings.name, "version": "", "building": started})
+        self._stamp(version="", building=time.strftime("%Y-%m-%d %H:%M:%S"))

@@ -3,7 +3,7 @@
 import pytest
 
 from rag.answer import compose
-from rag.rules import _Sentence, expected_type, fills_slot, question_slots, slots
+from rag.answerers.rules import _Sentence, expected_type, fills_slot, question_slots, slots
 from rag.schema import Hit
 
 GENERAL = "Wes Winder a décidé de licencier son équipe et de la remplacer par des outils d'IA."

@@ -13,8 +13,8 @@ def _quiet(paths, settings, **kw):
 
 def _snapshot(settings):
     store = Store(settings, HashEmbeddings()).open()
-    rows = sorted((r["id"], r["text"], tuple(sorted(r["metadata"].items()))) for r in store.rows(store.chunks))
-    sentences = sorted(r["id"] for r in store.rows(store.sentences))
+    rows = sorted((r["id"], r["text"], tuple(sorted(r["metadata"].items()))) for r in store.rows("chunks"))
+    sentences = sorted(r["id"] for r in store.rows("sentences"))
     return rows, sentences
 
 

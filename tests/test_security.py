@@ -22,6 +22,9 @@ class ScriptedPipeline:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
+    def suspicious(self, limit=50):
+        return []  # its one scripted sentence is not hostile
+
     def stream(self, question, history=None):
         self.asked.append(question)
         yield from ("Le chatbot gérait ", "2,3 millions de conversations. ", "[1]")

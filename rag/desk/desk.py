@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import ConflictError, InputError, NotFoundError
 from ..messages import REASONS
@@ -28,6 +29,16 @@ from .tickets import Tickets
 
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
 ANSWER_LEASE = 30.0  # seconds a stored question is left to the request that stored it before a retry answers it
+
+
+class Answering(Protocol):
+    """What the desk needs of the answering half (rag.pipeline.Pipeline is one)."""
+
+    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+        """Text pieces as they are produced, then the final Answer."""
+
+    def suspicious(self, limit: int = 50) -> list[dict]:
+        """Document sentences flagged at ingest (source, sentence, reason), for review."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ class Turn:
 
 
 class Desk:
-    def __init__(self, pipeline, db: Database, knowledge_dir: Path, reindex: Callable[[Path], object] | None = None):
+    def __init__(self, pipeline: Answering, db: Database, knowledge_dir: Path, reindex: Callable[[Path], object] | None = None):
         self.pipeline = pipeline
         self.db = db
         self.knowledge_dir = Path(knowledge_dir)
@@ -279,8 +290,7 @@ class Desk:
 
     def suspicious(self, limit: int = 50) -> dict[str, str]:
         """Document sentences flagged at ingest (instructions to an assistant, requests for secrets), for review."""
-        store = getattr(self.pipeline, "store", None)
-        rows = store.suspicious(limit) if store is not None else []
+        rows = self.pipeline.suspicious(limit)
         return {f"{r['source']}: «{r['sentence'][:160]}»": r["reason"] for r in rows}
 
 

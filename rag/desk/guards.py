@@ -1,7 +1,9 @@
-"""HTTP guards in front of the whole app: allowed hosts, allowed origins, request size, per-client rate limits.
+"""HTTP guards in front of the whole app: the client's address behind proxies, allowed hosts, allowed origins,
+request size, per-client rate limits.
 
 Plain ASGI middleware, plus the pieces the chat page and the sign-in reuse: one RateLimiter for every path that
-reaches the answerer, the client's address (X-Forwarded-For only from RAG_TRUSTED_PROXIES), the sign-in limiter.
+reaches the answerer, the client's address (set once in the scope by ProxyHeaders: X-Forwarded-For only from
+RAG_TRUSTED_PROXIES), the sign-in limiter.
 """
 
 from __future__ import annotations
@@ -130,13 +132,56 @@ def is_trusted(address: str, trusted: list) -> bool:
     return any(ip in net for net in trusted)
 
 
-def own_origin(scope, headers: dict[str, str], trusted: list) -> str:
-    """The site's own origin; behind a trusted proxy that ends TLS, its X-Forwarded-Proto gives the scheme."""
+def forwarded_scheme(scope, headers: dict[str, str], trusted: list) -> str:
+    """The request's scheme; behind a trusted proxy that ends TLS, its X-Forwarded-Proto (the first, the client's side)."""
     scheme = scope.get("scheme", "http")
     proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     if proto in ("http", "https") and is_trusted((scope.get("client") or ("?", 0))[0], trusted):
         scheme = proto
-    return f"{scheme}://{headers.get('host', '')}"
+    return scheme
+
+
+def own_origin(scope, headers: dict[str, str], trusted: list | None = None) -> str:
+    """The site's own origin; behind a trusted proxy that ends TLS, its X-Forwarded-Proto gives the scheme (none needed
+    behind ProxyHeaders, which has already put it in the scope)."""
+    return f"{forwarded_scheme(scope, headers, trusted or [])}://{headers.get('host', '')}"
+
+
+class ProxyHeaders:
+    """The one place the client's address and scheme are read from proxy headers: from X-Forwarded-For and
+    X-Forwarded-Proto when the connection comes from RAG_TRUSTED_PROXIES, into the scope's `client` and `scheme`, for
+    everything behind it (the guards, the sign-in limiter, the chat page). Outermost, before the guards.
+
+    Not uvicorn's ProxyHeadersMiddleware (off in app.py): when every X-Forwarded-For hop is a trusted proxy it believes
+    the leftmost, the client's own claim, where this keeps the proxy's address; and it ignores an X-Forwarded-Proto list
+    ("https, http") or one in capitals, where this takes the first."""
+
+    def __init__(self, app, trusted_proxies: str = "") -> None:
+        self.app = app
+        self.trusted = networks(trusted_proxies)
+
+    async def __call__(self, scope, receive, send):
+        if self.trusted and scope["type"] in ("http", "websocket"):
+            scope = forwarded(scope, self.trusted)
+        return await self.app(scope, receive, send)
+
+
+def forwarded(scope, trusted: list) -> dict:
+    """The scope with the client's address and scheme as a trusted proxy gives them; unchanged from anyone else."""
+    peer = scope.get("client")
+    if not peer or not is_trusted(peer[0], trusted):
+        return scope
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    host = client_address(peer[0], headers.get("x-forwarded-for"), trusted)
+    scheme = forwarded_scheme(scope, headers, trusted)
+    if scope["type"] == "websocket":
+        scheme = scheme.replace("http", "ws")  # https -> wss; ws stays ws
+    return {**scope, "client": (host, peer[1] if host == peer[0] else 0), "scheme": scheme}
+
+
+def client_of(request) -> str:
+    """The client's address as ProxyHeaders left it: a Starlette or Gradio request."""
+    return request.client.host if request.client else "?"
 
 
 def host_name(host_header: str) -> str:
@@ -149,16 +194,16 @@ def host_name(host_header: str) -> str:
 
 class Guards:
     def __init__(self, app, allowed_origins: str, rate_limit: int | RateLimiter | SharedRateLimiter,
-                 allowed_hosts: str = "127.0.0.1,localhost,::1", trusted_proxies: str = "") -> None:
+                 allowed_hosts: str = "127.0.0.1,localhost,::1") -> None:
         self.app = app
         self.allowed = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
         self.hosts = {host_name(h) for h in allowed_hosts.split(",") if h.strip()}
-        self.trusted = networks(trusted_proxies)
         self.limiter = RateLimiter(rate_limit) if isinstance(rate_limit, int) else rate_limit
 
-    def client(self, scope) -> str:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        return client_address((scope.get("client") or ("?", 0))[0], headers.get("x-forwarded-for"), self.trusted)
+    @staticmethod
+    def client(scope) -> str:
+        """The client's address, as ProxyHeaders (outside this middleware) has set it."""
+        return (scope.get("client") or ("?", 0))[0]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -172,7 +217,7 @@ class Guards:
         if scope["type"] != "http" or not path.startswith(PUBLIC_PREFIXES + AGENT_PREFIXES):
             return await self.app(scope, receive, send)
         origin = headers.get("origin", "").rstrip("/")
-        own = own_origin(scope, {k.lower(): v for k, v in headers.items()}, self.trusted)
+        own = own_origin(scope, {k.lower(): v for k, v in headers.items()})  # the scheme: ProxyHeaders' 
         cross = bool(origin) and origin != own
         if cross and (origin not in self.allowed or path.startswith(AGENT_PREFIXES)):
             return await send_json(send, 403, {"error": f"origin {origin} is not allowed: add it to RAG_ALLOWED_ORIGINS on the server"})

@@ -4,7 +4,7 @@ Each feature is generic (no word list, no answer type, no hand-set weight): how 
 (e5 cosines, which the retriever already holds for every stored sentence), how much of the question's rarest
 words the sentence and the one before it carry (idf-weighted, as BM25 weighs them), whether consecutive
 question words appear together, and how the candidate compares with the best of its group. Training
-(rag.reader.train) and the answerer (rag.answer) call the same function, so they cannot drift apart.
+(training.reader.train) and the answerer (rag.answerers.reader) call the same function, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..text import stems
+from ..text import coverage, stems
 
 NAMES = (
     "cos",  # e5 cosine of the question and the sentence
@@ -52,7 +52,6 @@ def group_features(question: str, question_vector: Sequence[float], candidates: 
         return np.zeros((0, len(NAMES)), dtype=np.float32)
     q_stems = stems(question)
     weights = {t: idf(t) for t in q_stems}
-    total = sum(weights.values()) or 1.0
     highest = max(weights.values(), default=1.0) or 1.0
     q_pairs = _pairs(q_stems)
     q = np.asarray(question_vector, dtype=np.float32)
@@ -67,8 +66,8 @@ def group_features(question: str, question_vector: Sequence[float], candidates: 
         rows.append([
             float(np.asarray(c.vector, dtype=np.float32) @ q),
             float(np.asarray(c.previous_vector, dtype=np.float32) @ q) if c.previous_vector is not None else 0.0,
-            sum(w for t, w in weights.items() if t in own) / total,
-            sum(w for t, w in weights.items() if t in both) / total,
+            coverage(weights, own),
+            coverage(weights, both),
             max(missing, default=0.0) / highest,
             len(q_pairs & _pairs(own_words)) / len(q_pairs) if q_pairs else 0.0,
             math.log1p(len(c.text.split())),

@@ -1,5 +1,5 @@
 """The reader's judgement: a small network over a (question, sentence) pair's features (rag.reader.features),
-trained on the public QA data (rag.reader.train), its output calibrated on the dev split into P(quoting this
+trained on the public QA data (training.reader.train), its output calibrated on the dev split into P(quoting this
 sentence answers the question). A few hundred numbers: shipped as readable JSON, run with numpy.
 """
 
@@ -79,7 +79,7 @@ class Reader:
             for path in paths.values():
                 if not path.exists():
                     raise FileNotFoundError(f"no reader weights at {path}: train them with `make train` "
-                                            "(python -m rag.reader.train --data ../shared/data/qa)")
+                                            "(python -m training.reader.train --data ../shared/data/qa)")
             self._scorers = {cross: Scorer.load(path) for cross, path in paths.items()}
         return self
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..retrieval import rrf
-from ..text import sentence_spans
+from rag.retrieval import rrf
+from rag.text import sentence_spans
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def vectors(corpus: Corpus, log=lambda m: print(m, flush=True)) -> Vectors:
 
 def paragraph_idf(corpus: Corpus):
     """BM25 idf over the paragraphs, the size of the chunks the index weighs words over at run time."""
-    from ..sparse import SparseIndex
+    from rag.sparse import SparseIndex
 
     text: dict[int, list[str]] = defaultdict(list)
     for s in corpus.sentences:
@@ -128,7 +128,7 @@ def paragraph_idf(corpus: Corpus):
 
 def retrieved(corpus: Corpus, found: Vectors, k: int = 8) -> dict[str, list[int]]:
     """Question id -> the top-k sentences of a hybrid search (e5 + BM25, reciprocal-rank fusion) over all articles."""
-    from ..sparse import SparseIndex
+    from rag.sparse import SparseIndex
 
     texts = [s.text for s in corpus.sentences]
     sent_vecs, q_vecs = found.sentences, found.questions
@@ -240,7 +240,7 @@ def features(corpus: Corpus, articles: set[str], found: dict[str, list[int]], ve
     With `off_article`, each answerable question also yields a group of what the hybrid search finds for it in
     the *other* articles, all labelled 0 (group id offset by the number of questions): the off-corpus question of
     production, whose nearest sentences share its words but come from elsewhere."""
-    from .features import Candidate, group_features
+    from rag.reader.features import Candidate, group_features
 
     by_group: dict[int, list[tuple[Pair, int]]] = defaultdict(list)
     for pair, i in pairs(corpus, articles, found, 0, None, None, indices=True):

@@ -1,8 +1,8 @@
-"""python -m rag.reader.train --data ../shared/data/qa [--out rag/reader/weights] [--epochs 8] [--hidden 32]
+"""python -m training.reader.train --data ../shared/data/qa [--out rag/reader/weights] [--epochs 8] [--hidden 32]
 
 Trains the reader on this CPU with a fixed seed (about 15 minutes on 2 cores, most of it embedding the
 corpus once; the embeddings and mined negatives are cached under data/reader-cache):
-1. reads PIAF (French) and SQuAD 2.0 (English), splits articles into train and dev (rag.reader.data);
+1. reads PIAF (French) and SQuAD 2.0 (English), splits articles into train and dev (training.reader.data);
 2. embeds every sentence and question with e5 and mines, for each question, the sentences the project's own
    hybrid search finds across all articles (the near misses the reader meets in production);
 3. computes each candidate's features (rag.reader.features): its paragraph's sentences and the mined ones;
@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from rag.reader.features import NAMES
+from rag.reader.scorer import CROSS_LANGUAGE, MEANING_ONLY, SAME_LANGUAGE, WEIGHTS, Scorer
+
 from . import data
 from .evaluate import dev_metrics, fit_calibration
-from .features import NAMES
-from .scorer import CROSS_LANGUAGE, MEANING_ONLY, SAME_LANGUAGE, WEIGHTS, Scorer
 
 SEED = 13
 # Below these calibrated probabilities the bot abstains. Chosen on eval/cases/tuning.jsonl with

@@ -1,22 +1,22 @@
-"""The rules scorer (RAG_READER=rules): hand-set rules over e5 similarity and rare words, kept to compare with the reader."""
+"""The rules answerer (RAG_READER=rules, the default): hand-set rules over e5 similarity and rare words."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .answer import _previous_sentences, abstention, compose
-from .answer import considered as _considered
-from .answer import redundant as _redundant
-from .schema import Answer, Hit
-from .text import STOPWORDS, normalize, stems, tokens
+from ..answer import MAX_SENTENCES, PASSAGES_READ, abstention, compose, previous_sentences
+from ..answer import considered as _considered
+from ..answer import redundant as _redundant
+from ..schema import Answer, Hit
+from ..text import STOPWORDS, coverage, normalize, stems, tokens
+from . import Query
 
-MAX_SENTENCES = 3
-PASSAGES_READ = 5
 CONTEXT_WEIGHT = 0.75
 FOLLOW_SENTENCES = 8  # how far past a general statement its specific instance is looked for
 
@@ -121,17 +121,21 @@ def fills_slot(text: str, wanted: set[tuple[str, str]], kind: str | None, questi
     return False
 
 
-class ExtractiveAnswerer:
+class RulesAnswerer:
     """Scores each sentence of the top passages by meaning (embeddings) and by the question's rare words."""
 
     name = "extractive"
 
-    def __init__(self, retriever, idf) -> None:
+    def __init__(self, retriever, idf: Callable[[str], float], min_confidence: float) -> None:
         self.retriever = retriever  # sentences_within, sentences_after, passage_of
         self.idf = idf  # stem -> weight; rare words count more
+        self.min_confidence = min_confidence  # RAG_MIN_CONFIDENCE: below it, abstain
 
     def warm_up(self) -> None:
         """Nothing to load: the rules read the retriever's embeddings."""
+
+    def stream(self, query: Query) -> Iterator[str | Answer]:
+        yield self.answer(query)
 
     def sentences(self, question: str, query: str, vector: list[float], hits: list[Hit], kind: str | None) -> list[_Sentence]:
         """Sentences of the top passages, best first; `kind` is expected_type(question)."""
@@ -140,10 +144,9 @@ class ExtractiveAnswerer:
         if not rows:
             return []
         weights = _term_weights(question, query, self.idf)
-        total = sum(weights.values()) or 1.0
         q = np.asarray(vector, dtype=np.float32)
         sims = np.asarray([r["embedding"] for r in rows], dtype=np.float32) @ q
-        previous = _previous_sentences(rows)
+        previous = previous_sentences(rows)
         out, seen = [], set()
         for row, sim in zip(rows, sims):
             meta = row["metadata"]
@@ -152,22 +155,18 @@ class ExtractiveAnswerer:
             if key in seen:
                 continue
             seen.add(key)
-            own = set(stems(row["text"]))
-            coverage = sum(w for t, w in weights.items() if t in own) / total
-            # An answer often names its subject in the sentence before ("Je les ai remplacés par …"):
-            # the previous sentence of the same passage lends its words, discounted.
             prev = previous.get(key)
-            before = set(stems(prev["text"])) if prev else set()
-            coverage = max(coverage, CONTEXT_WEIGHT * sum(w for t, w in weights.items() if t in own | before) / total)
+            covered = question_coverage(weights, row["text"], prev["text"] if prev else "")
             typed = _has_type(row["text"], kind, question)
-            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), coverage, typed, before=prev)
+            s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), covered, typed, before=prev)
             s.score = sentence_score(s) + 0.01 / (1 + rank)
             out.append(s)
         return sorted(out, key=lambda s: -s.score)
 
-    def answer(self, question: str, query: str, vector: list[float], hits: list[Hit], language: str, min_confidence: float) -> Answer:
+    def answer(self, query: Query) -> Answer:
+        question, language, min_confidence = query.question, query.language, self.min_confidence
         kind = expected_type(question)
-        ranked = self.sentences(question, query, vector, hits, kind)
+        ranked = self.sentences(question, query.search, query.vector, query.hits, kind)
         if not ranked:
             return abstention(language)
         best = ranked[0]
@@ -215,6 +214,13 @@ class ExtractiveAnswerer:
                 for r in picked
             ]
         return None
+
+
+def question_coverage(weights: dict[str, float], text: str, previous: str = "") -> float:
+    """How much of the question's weight the sentence carries. An answer often names its subject in the sentence
+    before ("Je les ai remplacés par …"): the previous sentence of the same passage lends its words, discounted."""
+    own = set(stems(text))
+    return max(coverage(weights, own), CONTEXT_WEIGHT * coverage(weights, own | set(stems(previous)))) if previous else coverage(weights, own)
 
 
 def sentence_score(s: _Sentence) -> float:

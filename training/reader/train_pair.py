@@ -1,4 +1,4 @@
-"""python -m rag.reader.train_pair --data ../shared/data/qa [--layers 0] [--question-layers N] [--epochs 3]
+"""python -m training.reader.train_pair --data ../shared/data/qa [--layers 0] [--question-layers N] [--epochs 3]
 
 An experiment, not shipped: a pair model that reads the question and the candidate word against word, on top
 of the shipped reader's features. Each question token is aligned (soft attention) with the tokens of the
@@ -23,10 +23,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rag.reader.features import NAMES
+
 from . import data
 from .e5 import META, Tokenizer, build_encoder, dequantize, load_packed
 from .evaluate import dev_metrics
-from .features import NAMES
 
 SEED = 13
 QUESTION_TOKENS, CANDIDATE_TOKENS, CONTEXT_TOKENS = 40, 64, 24

@@ -1,10 +1,10 @@
-"""python -m rag.reader.train_cross_encoder --data ../shared/data/qa [--out DIR] [--layers 3] [--limit N]
+"""python -m training.reader.train_cross_encoder --data ../shared/data/qa [--out DIR] [--layers 3] [--limit N]
 
 An experiment kept for whoever has more compute: fine-tunes the first layers of e5 as a cross-encoder over
 (question, sentence, sentence before) with a fixed seed, prints dev metrics per epoch, fits a calibration on
-the dev split and writes the weights (rag.reader.model). On this 2-core CPU, 3 layers and 32,000 pairs (23 min)
+the dev split and writes the weights (training.reader.model). On this 2-core CPU, 3 layers and 32,000 pairs (23 min)
 reach dev sentence accuracy 0.48 and answerable AUC 0.64, below the feature scorer that ships
-(rag.reader.train), and its logit added to that scorer's inputs changes nothing (5-fold on the dev split:
+(training.reader.train), and its logit added to that scorer's inputs changes nothing (5-fold on the dev split:
 0.620 vs 0.623), so it is not part of the shipped reader. See the README's reader section.
 """
 

@@ -83,7 +83,7 @@ def fit_calibration(pairs, scores, iterations: int = 200) -> tuple[float, float]
 
 def dev_metrics(corpus, dev_pairs, logits) -> dict[str, float]:
     """`metrics` on the dev questions' own groups, and `off_article_auc`: how far answerable questions' best
-    scores sit above their off-article groups' (group ids offset by the number of questions, rag.reader.data)."""
+    scores sit above their off-article groups' (group ids offset by the number of questions, training.reader.data)."""
     n = len(corpus.questions)
     own = [i for i, p in enumerate(dev_pairs) if p.group < n]
     m = metrics([dev_pairs[i] for i in own], np.asarray(logits)[own])

@@ -20,7 +20,7 @@ from torch import nn
 from .e5 import Tokenizer, build_encoder, load_packed
 from .encoder import mean_pool
 
-WEIGHTS_DIR = Path("data/cross-encoder")  # an experiment (rag.reader.train_cross_encoder): not shipped
+WEIGHTS_DIR = Path("data/cross-encoder")  # an experiment (training.reader.train_cross_encoder): not shipped
 QUESTION_TOKENS, CANDIDATE_TOKENS, CONTEXT_TOKENS = 40, 64, 24
 
 
@@ -126,7 +126,7 @@ def load(directory: Path, quantize: bool = True) -> CrossEncoder:
 
     meta_path, weights = directory / "reader.json", directory / "reader.safetensors"
     if not weights.exists() or not meta_path.exists():
-        raise FileNotFoundError(f"no reader weights in {directory}: train them with `python -m rag.reader.train --data ../shared/data/qa`")
+        raise FileNotFoundError(f"no reader weights in {directory}: train them with `python -m training.reader.train --data ../shared/data/qa`")
     meta = json.loads(meta_path.read_text())
     model = CrossEncoder(Config(**meta["config"]))
     state = {k: v.to(torch.float32) for k, v in load_file(str(weights)).items()}

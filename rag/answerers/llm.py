@@ -1,19 +1,21 @@
-"""Opt-in LLM answerers (RAG_LLM). The extractive answer gates them: no evidence, no generation; no valid
-citation, no LLM text shown. Provider SDKs are imported here only, inside functions."""
+"""The opt-in LLM answerer (RAG_LLM): a chat model writes from the passages. The extractive answerer it is given
+gates it (no evidence, no generation) and stands in when the model fails or cites nothing valid. Provider SDKs are
+imported here only, inside functions."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib import resources
 
-from .errors import ConfigError
-from .schema import Answer, Citation, Hit
-from .settings import Settings
-from .text import sentence_spans, stems
+from ..answer import MARKER
+from ..errors import ConfigError
+from ..schema import Answer, Citation, Hit
+from ..settings import Settings
+from ..text import sentence_spans, stems
+from . import Extractive, Query
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 LANGUAGES = {"fr": "French", "en": "English", "other": "English"}
 
 
@@ -47,10 +49,6 @@ def make_chat_model(settings: Settings):
     raise ConfigError(f"RAG_LLM={settings.llm!r}: unknown provider {kind!r}; use openai, ollama or llamacpp")
 
 
-def make_llm_answerer(settings: Settings) -> LLMAnswerer | None:
-    return LLMAnswerer(make_chat_model(settings), settings.llm) if settings.llm else None
-
-
 def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
     """Drop out-of-range [n] markers; return the cleaned text and the valid numbers, in order of appearance."""
     valid: list[int] = []
@@ -63,7 +61,7 @@ def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
             return match.group(0)
         return ""
 
-    cleaned = _MARKER.sub(keep, text)
+    cleaned = MARKER.sub(keep, text)
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip(), valid
 
 
@@ -75,31 +73,35 @@ def supporting_span(passage: str, claim: str) -> tuple[int, int]:
 
 
 class LLMAnswerer:
-    def __init__(self, model, name: str) -> None:
+    def __init__(self, model, name: str, grounding: Extractive) -> None:
         self.model = model
         self.name = name
+        self.grounding = grounding  # the extractive answerer: it decides whether there is evidence, and stands in
         self.prompt = load_prompt()
+
+    def warm_up(self) -> None:
+        self.grounding.warm_up()
 
     def messages(self, question: str, hits: list[Hit], language: str) -> list[tuple[str, str]]:
         passages = "\n\n".join(f"[{i}] ({h.title}, {h.source})\n{h.text}" for i, h in enumerate(hits, start=1))
         return [("human", self.prompt.format(passages=passages, question=question, language=LANGUAGES[language]))]
 
-    def stream(self, question: str, hits: list[Hit], language: str, fallback: Callable[[], Answer]) -> Iterator[str | Answer]:
-        grounded = fallback()
+    def stream(self, query: Query) -> Iterator[str | Answer]:
+        grounded = self.grounding.answer(query)
         if grounded.abstained:  # no evidence in the passages: nothing for an LLM to say either
             yield grounded
             return
         parts: list[str] = []
         try:
-            for chunk in self.model.stream(self.messages(question, hits, language)):
+            for chunk in self.model.stream(self.messages(query.question, query.hits, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
                 if piece:
                     parts.append(piece)
                     yield piece
-        except Exception as exc:  # provider errors vary by SDK; the extractive answer stands in
+        except Exception as exc:  # noqa: BLE001 -- provider errors vary by SDK; the extractive answer stands in
             yield dataclasses.replace(grounded, notice=f"LLM {self.name} unavailable ({type(exc).__name__}); extractive answer shown")
             return
-        yield self.check("".join(parts), hits, language, grounded)
+        yield self.check("".join(parts), query.hits, query.language, grounded)
 
     def check(self, raw: str, hits: list[Hit], language: str, grounded: Answer) -> Answer:
         """The citation contract: an answer without a valid [n] is replaced by the grounded extractive one."""
