@@ -12,6 +12,7 @@ import threading
 from rag import Pipeline, RelaisError, Settings
 from rag.desk import Database, Desk, Status, Turn
 from rag.desk.chat_view import LABELS, rows, status_line, text_html
+from rag.desk.routes.static import shared_script
 
 EXAMPLES = [
     "Combien de conversations le chatbot gérait-il par mois ?",
@@ -31,6 +32,7 @@ def build_app(desk: Desk, limit=None):
     # clicks #relais-refresh.
     push_js = """
 (cid) => {
+  SHARED_JS
   const push = (window.relaisPush ||= { cid: null, source: null, timer: null, failures: 0 });
   if (cid === push.cid) return;
   push.cid = cid;
@@ -38,18 +40,15 @@ def build_app(desk: Desk, limit=None):
   const listen = () => {
     push.source?.close(); push.source = null; clearTimeout(push.timer);  // clearTimeout stops a setInterval too
     if (!push.cid) return;
-    if (!window.EventSource || push.failures >= 3) { push.timer = setInterval(refresh, POLL_MS); return; }
-    const es = push.source = new EventSource(`/api/conversations/${encodeURIComponent(push.cid)}/events`);
     let live = false;  // false until this connection's first status: the backlog before it costs one refresh, not one each
-    const retry = () => { if (push.source === es) { es.close(); push.source = null; push.timer = setTimeout(listen, 2000); } };
-    push.timer = setTimeout(() => { push.failures++; retry(); }, 5000);  // the server sends the status first thing
-    es.addEventListener("status", () => { live = true; push.failures = 0; clearTimeout(push.timer); refresh(); });
-    es.addEventListener("message", () => { if (live) refresh(); });
-    es.onerror = () => { live = false; if (es.readyState === EventSource.CLOSED || ++push.failures >= 3) retry(); };
+    relaisListen(push, `/api/conversations/${encodeURIComponent(push.cid)}/events`, {
+      poll: refresh, pollMs: POLL_MS, again: listen,
+      status: () => { live = true; refresh(); }, message: () => { if (live) refresh(); }, error: () => { live = false; },
+    });
   };
   listen();
 }
-""".replace("POLL_MS", str(int(POLL_SECONDS * 1000)))
+""".replace("POLL_MS", str(int(POLL_SECONDS * 1000))).replace("SHARED_JS", shared_script())
 
     def status_of(cid: str) -> Status | None:
         """None for no conversation yet, or for an id this data folder does not know (the page starts afresh)."""

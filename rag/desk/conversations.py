@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .database import Database, IntegrityError, Tx
@@ -87,6 +88,16 @@ class Conversations:
     def add(self, cid: str, role: str, text: str, **kwargs) -> int:
         with self.db.tx() as t:
             return self.add_message(t, cid, role, text, **kwargs)
+
+    def once(self, cid: str, client_id: str | None, store: Callable[[], int]) -> tuple[int | None, Message | None]:
+        """Idempotent storing: `store()` keeps a message under the sender's key `client_id` and returns its id.
+        (id, None) when it was stored now; (None, the stored message) for a retry, even one racing its twin."""
+        if client_id and (prior := self.by_client_id(cid, client_id)):
+            return None, prior
+        try:
+            return store(), None
+        except DuplicateMessage:
+            return None, self.by_client_id(cid, client_id)
 
     def by_client_id(self, cid: str, client_id: str) -> Message | None:
         row = self.db.one("SELECT * FROM messages WHERE conversation_id = :cid AND client_id = :client_id", cid=cid, client_id=client_id)

@@ -18,7 +18,7 @@ from ..errors import ConflictError, InputError, NotFoundError
 from ..messages import REASONS
 from ..schema import Answer, Citation
 from ..text import valid_utf8
-from .conversations import Conversation, Conversations, DuplicateMessage, Message
+from .conversations import Conversation, Conversations, Message
 from .database import Database
 from .feedback import Feedback
 from .knowledge import save_entry
@@ -101,25 +101,18 @@ class Desk:
         and stores nothing. The answer is stored even when the reader stops listening half-way (a cut stream)."""
         conv = self.conversation(cid)
         text = valid_utf8(text or "")
-        if client_id and (prior := self.conversations.by_client_id(cid, client_id)):
-            yield self._replay(prior)
-            return
+        keep = lambda: self.conversations.add(cid, "user", text, client_id=client_id)
         if conv.state != "bot":
             _check(text, "message")
-            try:
-                mid = self.conversations.add(cid, "user", text, client_id=client_id)
-            except DuplicateMessage:
-                yield self._replay(self.conversations.by_client_id(cid, client_id))
-                return
-            yield Turn(mid, None, None, self.status(cid))
+            mid, prior = self.conversations.once(cid, client_id, keep)
+            yield self._replay(prior) if prior else Turn(mid, None, None, self.status(cid))
             return
         history = _history(self.conversations.messages(cid))
         uid = None
         if text.strip():  # kept before answering
-            try:
-                uid = self.conversations.add(cid, "user", text, client_id=client_id)
-            except DuplicateMessage:  # the same retry, twice at once: the first one answers
-                yield self._replay(self.conversations.by_client_id(cid, client_id))
+            uid, prior = self.conversations.once(cid, client_id, keep)
+            if prior:  # a retry (even one racing its twin): the first one answers
+                yield self._replay(prior)
                 return
         answer = None
         pieces = self.pipeline.stream(text, history)
@@ -258,12 +251,8 @@ class Desk:
     def reply(self, cid: str, agent: str, text: str, client_id: str | None = None) -> int:
         text = _check(text, "reply")
         self._owned(cid, agent)
-        if client_id and (prior := self.conversations.by_client_id(cid, client_id)):
-            return prior.id
-        try:
-            return self.handoffs.reply(cid, agent, text, client_id)
-        except DuplicateMessage:  # the same retry twice at once
-            return self.conversations.by_client_id(cid, client_id).id
+        mid, prior = self.conversations.once(cid, client_id, lambda: self.handoffs.reply(cid, agent, text, client_id))
+        return prior.id if prior else mid
 
     def close(self, cid: str, agent: str) -> Status:
         self.handoffs.close(self._owned(cid, agent), agent)

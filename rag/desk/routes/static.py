@@ -6,9 +6,20 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 STATIC = Path(__file__).parent.parent / "static"
+SHARED = "/* @shared: the server puts static/shared.js here (relaisCards, relaisListen) */"  # in widget.js: host pages include one script
+
+
+def shared_script() -> str:
+    """The client code the console, the widget and the chat page share (static/shared.js)."""
+    return (STATIC / "shared.js").read_text(encoding="utf-8")
+
+
+def widget_script() -> str:
+    """widget.js with shared.js inlined."""
+    return (STATIC / "widget.js").read_text(encoding="utf-8").replace(SHARED, shared_script(), 1)
 
 
 def static_router() -> APIRouter:
@@ -19,12 +30,12 @@ def static_router() -> APIRouter:
         return FileResponse(STATIC / "agent.html", headers={"Cache-Control": "no-cache"})
 
     @router.get("/agent/{name}")
-    def console_asset(name: Literal["agent.js", "agent.css"]) -> FileResponse:
+    def console_asset(name: Literal["agent.js", "agent.css", "shared.js"]) -> FileResponse:
         return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
     @router.get("/widget.js")
-    def widget() -> FileResponse:
-        return FileResponse(STATIC / "widget.js", media_type="text/javascript",
-                            headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
+    def widget() -> Response:
+        return Response(widget_script(), media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
     return router

@@ -129,21 +129,7 @@
                                ...passages(considered)] : []));
   }
 
-  // One card per passage [n], every sentence the answer took from it highlighted.
-  function passages(citations) {
-    const byN = new Map();
-    for (const c of citations) byN.set(c.n, [...(byN.get(c.n) || []), c]);
-    return [...byN.values()].map((cs) => {
-      const c = cs[0], p = el("p", {});
-      let pos = 0;
-      for (const [a, b] of cs.map((x) => x.span).sort((x, y) => x[0] - y[0])) {
-        p.append(c.passage.slice(pos, a), el("mark", {}, c.passage.slice(a, b)));
-        pos = Math.max(pos, b);
-      }
-      p.append(c.passage.slice(pos));
-      return el("details", {}, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
-    });
-  }
+  const passages = (citations) => relaisCards(citations, el);  // shared.js
 
   function actions(cid, s, mine, draft) {
     const wrap = el("div", {});

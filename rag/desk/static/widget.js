@@ -2,6 +2,7 @@
    Plain JavaScript, no build step, no CDN; styles isolated in a shadow root; every text set with textContent. */
 (() => {
   "use strict";
+  /* @shared: the server puts static/shared.js here (relaisCards, relaisListen) */
   const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   const BASE = new URL(script.src).origin;
   const LANG = (script.dataset.lang || navigator.language || "fr").toLowerCase().startsWith("fr") ? "fr" : "en";
@@ -75,8 +76,8 @@
   const launcher = el("button", { class: "launcher", onclick: () => toggle(panel.hidden) }, "💬 " + T.open);
   root.append(style, panel, launcher);
 
-  let cid = localStorage.getItem(KEY), last = 0, timer = null, busy = false;
-  let source = null, failures = 0, pending = [];  // the event stream, its failed attempts in a row, messages held while asking
+  let cid = localStorage.getItem(KEY), last = 0, busy = false, pending = [];  // messages held while asking
+  const stream = { source: null, timer: null, failures: 0 };  // the event stream (or the polling timer), its failures in a row
   const shown = new Set();
 
   async function call(path, body) {
@@ -104,38 +105,22 @@
   // itself and resumes after the last event it got (Last-Event-ID). Polling every 1.5 s is only the fallback: when this
   // browser has no EventSource, or when the stream failed 3 times in a row (an error, or no first event within 5 s: a
   // proxy that buffers it); it then lasts as long as the page.
-  function quiet() { source?.close(); source = null; clearTimeout(timer); timer = null; }  // clearTimeout stops a setInterval too
+  function quiet() { stream.source?.close(); stream.source = null; clearTimeout(stream.timer); stream.timer = null; }  // and a setInterval
   function listen() {
-    if (source?.cid === cid && !panel.hidden) return;  // already listening to this conversation
+    if (stream.source?.cid === cid && !panel.hidden) return;  // already listening to this conversation
     quiet();
     pending = [];
     if (panel.hidden || !cid) return;
-    if (!window.EventSource || failures >= 3) { timer = setInterval(poll, 1500); return; }
-    const es = source = new EventSource(`${BASE}/api/conversations/${encodeURIComponent(cid)}/events?after=${last}`);
-    es.cid = cid;
-    const retry = () => { if (source === es) { quiet(); timer = setTimeout(listen, 2000); } };  // listen() decides: push or poll
-    timer = setTimeout(() => { failures++; retry(); }, 5000);  // the server sends the status first thing: nothing came
-    es.addEventListener("status", (e) => { failures = 0; clearTimeout(timer); showStatus(JSON.parse(e.data)); });
-    es.addEventListener("message", (e) => { const m = JSON.parse(e.data); if (busy) pending.push(m); else render([m]); });
-    es.onerror = () => { failures++; if (es.readyState === EventSource.CLOSED || failures >= 3) retry(); };  // else it reconnects
+    const es = relaisListen(stream, `${BASE}/api/conversations/${encodeURIComponent(cid)}/events?after=${last}`, {
+      poll, pollMs: 1500, again: listen, status: showStatus,  // listen() decides afresh: push or poll
+      message: (m) => { if (busy) pending.push(m); else render([m]); },
+    });
+    if (es) es.cid = cid;
   }
-  function sync() { if (!source) return poll(); }  // after an action: the stream brings its effects, else read them
+  function sync() { if (!stream.source) return poll(); }  // after an action: the stream brings its effects, else read them
   const fail = (e) => { log.append(el("div", { class: "msg system" }, T.error + e.message)); log.scrollTop = log.scrollHeight; };
 
-  function cards(answer) {  // one card per passage [n], every sentence the answer took from it highlighted
-    const byN = new Map();
-    for (const c of answer.citations || []) byN.set(c.n, [...(byN.get(c.n) || []), c]);
-    return [...byN.values()].map((cs) => {
-      const c = cs[0], p = el("p", {});
-      let pos = 0;
-      for (const [a, b] of cs.map((x) => x.span).sort((x, y) => x[0] - y[0])) {
-        p.append(c.passage.slice(pos, a), el("mark", {}, c.passage.slice(a, b)));
-        pos = Math.max(pos, b);
-      }
-      p.append(c.passage.slice(pos));
-      return el("details", { class: "card" }, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
-    });
-  }
+  const cards = (answer) => relaisCards(answer.citations, el, { class: "card" });
   function votes(m) {
     const box = el("div", { class: "votes" });
     for (const [value, icon, label] of [["up", "👍", T.up], ["down", "👎", T.down]]) {
