@@ -11,9 +11,10 @@ from .cases import Case
 
 KEYS = (
     "n_cases", "hit_at_1", "hit_at_5", "mrr", "answer_accuracy", "citation_precision", "abstain_accuracy",
-    "false_abstain_rate", "handoff_recall", "false_handoff_rate", "latency_p50_ms", "latency_p95_ms",
+    "false_abstain_rate", "handoff_recall", "false_handoff_rate", "shown_precision", "coverage", "closest_shown", "aurc",
+    "latency_p50_ms", "latency_p95_ms",
 )
-LOWER_IS_BETTER = {"false_abstain_rate", "false_handoff_rate", "latency_p50_ms", "latency_p95_ms"}
+LOWER_IS_BETTER = {"false_abstain_rate", "false_handoff_rate", "aurc", "latency_p50_ms", "latency_p95_ms"}
 
 
 @dataclass
@@ -42,6 +43,32 @@ def correct(record: Record) -> bool:
     return not record.answer.abstained and contains_any(record.answer.text, record.case.answer_contains)
 
 
+def would_be_right(record: Record) -> bool:
+    """The answer, or what it would have quoted (closest passages, an abstention's weighed sentences), answers the case."""
+    a = record.answer
+    said = a.text if a.outcome == "answer" and not a.abstained else " ".join(c.sentence for c in a.considered)
+    return record.case.expect == "answer" and contains_any(said, record.case.answer_contains)
+
+
+def risk_coverage(records: list[Record]) -> list[tuple[float, float, float]]:
+    """(coverage, precision, confidence) at every cut of the answers ranked by confidence: answering the top k, the
+    share of answerable questions answered right or not, and the share of those k that are right. Intent cases
+    (expect handoff) are left out; an off-corpus question answered counts as wrong."""
+    scored = sorted((r for r in records if r.case.expect != "handoff"), key=lambda r: -r.answer.confidence)
+    answerable = sum(r.case.expect == "answer" for r in scored) or 1
+    out, right, covered = [], 0, 0
+    for k, r in enumerate(scored, start=1):
+        right += would_be_right(r)
+        covered += r.case.expect == "answer"
+        out.append((covered / answerable, right / k, r.answer.confidence))
+    return out
+
+
+def aurc(curve: list[tuple[float, float, float]]) -> float:
+    """Area under the risk-coverage curve: the mean risk (1 - precision) over every cut; lower is better."""
+    return round(sum(1 - p for _, p, _ in curve) / len(curve), 4) if curve else 0.0
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -63,6 +90,7 @@ def compute(records: list[Record]) -> dict:
         for r in answerable if not r.answer.abstained for c in r.answer.citations
     ]
     stages = sorted({k for r in records for k in r.stages})
+    shown = [r for r in records if r.case.expect != "handoff" and not r.answer.abstained]
     return {
         "n_cases": len(records),
         "hit_at_1": _share([rank == 1 for rank in ranks]),
@@ -74,6 +102,10 @@ def compute(records: list[Record]) -> dict:
         "false_abstain_rate": _share([r.answer.abstained for r in answerable]),
         "handoff_recall": _share([r.answer.handoff is not None for r in records if r.case.expect == "handoff"]),
         "false_handoff_rate": _share([r.answer.handoff is not None for r in answerable]),
+        "shown_precision": _share([correct(r) for r in shown]),  # off-corpus answers shown count as wrong
+        "coverage": _share([not r.answer.abstained for r in answerable]),
+        "closest_shown": _share([r.answer.outcome == "closest" for r in records if r.case.expect != "handoff"]),
+        "aurc": aurc(risk_coverage(records)),
         "latency_p50_ms": percentile([r.ms for r in records], 0.5),
         "latency_p95_ms": percentile([r.ms for r in records], 0.95),
         "stages_ms": {s: {"p50": percentile([r.stages.get(s, 0.0) for r in records], 0.5),

@@ -1,8 +1,11 @@
 """python eval/run.py --cases FILE [--cases FILE ...] [--config NAME ...] [--json OUT] [--report DIR] [--gate BASELINE]
-                    [--dev-split JSON] [--before JSON]
+                    [--dev-split JSON] [--before JSON] [--calibrate FILE]
 
-Runs every case file through each configuration, side by side, on the same index build, and prints the metrics.
-The gate compares the first configuration of each case file with the baseline's entry for that file's name.
+Runs every case file through each configuration, side by side, on the same index build, and prints the metrics,
+with the risk-coverage of each (the precision of the answers shown against the share of answerable questions
+answered, its area, and the operating point the calibrated thresholds pick). The gate compares the first
+configuration of each case file with the baseline's entry for that file's name. `--calibrate FILE` fits a
+calibrator on the cases instead (an operator's own, on their own corpus) and writes the file RAG_CALIBRATION reads.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eval.cases import CaseError, load_cases
-from eval.metrics import KEYS, Record, compute, failures, regressions
+from eval.metrics import KEYS, Record, compute, failures, regressions, risk_coverage, would_be_right
+from rag.calibration import fit
 from rag.conversation import standalone_question
 from rag.errors import RelaisError
 from rag.indexing import ingest
@@ -37,8 +41,11 @@ class Config:
 
 
 CONFIGS = [
-    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, extractive answers picked by the rules scorer, with abstention"),
-    Config("reader", {"reader": "model"}, help="the same retrieval, sentences picked by the trained reader (RAG_READER=model)"),
+    Config("hybrid", {}, help="default: e5-small dense + BM25, RRF, extractive answers picked by the rules scorer; the shipped "
+           "calibrator answers at RAG_TARGET_PRECISION, else closest passages or abstention"),
+    Config("reader", {"reader": "model"}, help="the same retrieval, sentences picked by the trained reader (RAG_READER=model), calibrated"),
+    Config("rules-own", {"calibration": "off"}, help="the rules with their own threshold (RAG_MIN_CONFIDENCE), no calibrator: before calibration"),
+    Config("reader-own", {"reader": "model", "calibration": "off"}, help="the reader with its own thresholds, no calibrator"),
     Config("dense", {"retrieval": "dense"}, help="e5-small dense only"),
     Config("bm25", {"retrieval": "bm25"}, help="BM25 only (French + English stems)"),
     Config("minilm-hybrid", {"embeddings": "minilm"}, help="all-MiniLM-L6-v2 dense + BM25"),
@@ -65,6 +72,10 @@ def run_config(config: Config, cases, base: Settings, log) -> list[Record]:
     report = ingest([settings.docs], settings, log=lambda _msg: None, progress=False)
     log(f"[{config.name}] index: {report.summary()}")
     pipeline = Pipeline(settings).warm_up()
+    if pipeline.decision is not None:
+        d = pipeline.decision
+        log(f"[{config.name}] calibrated: answer at P >= {d.answer_at:.3f}, closest passages at P >= {d.closest_at:.3f} "
+            f"(targets {settings.target_precision}, {settings.closest_precision})")
     records = []
     for case in cases:
         history = list(case.history)
@@ -92,6 +103,7 @@ def markdown(results: dict, extra: dict) -> str:
             values = [by_config[n]["metrics"][key] for n in names] + [before[n].get(key, "") for n in before]
             lines.append(f"| {key} | " + " | ".join(f"{v:g}" if isinstance(v, float | int) else str(v) for v in values) + " |")
         lines.append("")
+    lines += rc_table(results)
     if "dev_split" in extra:
         dev = extra["dev_split"]
         keys = [k for k in dev["reader"] if k in dev["rules"]]
@@ -111,6 +123,63 @@ def markdown(results: dict, extra: dict) -> str:
                     f"  - answered (confidence {f['confidence']}, handoff {f['handoff']}): {f['answer'][:300]}",
                 ] + [f"  - retrieved: {r}" for r in f["retrieved"]]
     return "\n".join(lines) + "\n"
+
+
+def calibrate(paths: list[Path], config: Config, base: Settings, out: Path, log) -> int:
+    """Fit a calibrator on the cases (every would-be answer, ungated) and write it where RAG_CALIBRATION will read it."""
+    cases = [c for p in paths for c in load_cases(p) if c.expect != "handoff"]
+    records = run_config(config, cases, base.replace(calibration="none"), log)
+    rows = [(r.answer.signals, would_be_right(r)) for r in records if r.answer.signals]
+    if len({right for _, right in rows}) < 2:
+        raise RelaisError(f"--calibrate needs cases answered right and wrong ({len(rows)} with an answer): add cases")
+    names = tuple(sorted({k for s, _ in rows for k in s}))
+    about = {"answerer": config.overrides.get("reader", base.reader), "fitted_on": [str(p) for p in paths],
+             "embeddings": config.overrides.get("embeddings", base.embeddings),
+             "made_by": "python eval/run.py --calibrate"}
+    calibrator = fit([[s.get(k, 0.0) for k in names] for s, _ in rows], [int(r) for _, r in rows], names, about)
+    calibrator.save(out)
+    at = calibrator.threshold(base.target_precision)
+    print(f"calibration: {len(rows)} cases ({int(calibrator.right.sum())} right) -> {out}; at RAG_TARGET_PRECISION="
+          f"{base.target_precision}, answers at P >= {at:.3f}; start the app with RAG_CALIBRATION={out}")
+    return 0
+
+
+def rc_table(results: dict) -> list[str]:
+    """The risk-coverage report: the operating point each configuration has, and its curve's area."""
+    about = ("Precision of the answers shown (an off-corpus question answered counts as wrong) and coverage (the share of "
+             "answerable questions answered); AURC: the mean risk over every cut of the answers ranked by confidence "
+             "(lower is better). Closest: share of questions given the closest passages instead of an answer.")
+    lines = ["## Risk and coverage", "", about, "",
+             "| cases | configuration | shown precision | coverage | closest | AURC |", "|---|---|---|---|---|---|"]
+    for path, by_config in results.items():
+        for name, r in by_config.items():
+            m = r["metrics"]
+            lines.append(f"| {Path(path).stem} | {name} | {m['shown_precision']:g} | {m['coverage']:g} | {m['closest_shown']:g} | {m['aurc']:g} |")
+    return lines + [""]
+
+
+def rc_chart(curves: dict, path: Path) -> None:
+    """Precision of the answers shown against coverage, per case file and configuration, operating points marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.5), squeeze=False)
+    for ax, (cases, by_config) in zip(axes[0], curves.items()):
+        for name, (curve, point) in by_config.items():
+            line = ax.plot([c for c, _, _ in curve], [p for _, p, _ in curve], label=name)[0]
+            ax.plot([point[0]], [point[1]], "o", color=line.get_color())
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("coverage (answerable questions answered)")
+        ax.set_ylabel("precision of the answers shown")
+        ax.set_title(Path(cases).name)
+        ax.legend(fontsize=7)
+    fig.suptitle("Risk-coverage: answering by decreasing confidence (dots: where each configuration answers)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def chart(results: dict, path: Path) -> None:
@@ -147,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help=f"gate tolerance (default {TOLERANCE})")
     parser.add_argument("--dev-split", type=Path, help="eval/dev_split.py's JSON, shown in the report")
     parser.add_argument("--before", type=Path, help="a JSON of earlier runs ({file stem: {config: metrics}}), shown beside")
+    parser.add_argument("--calibrate", type=Path, metavar="FILE",
+                        help="fit a calibrator on the cases (first configuration) and write it to FILE (then RAG_CALIBRATION=FILE)")
     args = parser.parse_args(argv)
+    if args.calibrate and any("heldout" in p.name for p in args.cases):
+        parser.error("never calibrate on the held-out file: pass tuning cases, or your own")
     log = lambda msg: print(msg, file=sys.stderr)
     try:
         env = Settings.from_env()
@@ -159,13 +232,18 @@ def main(argv: list[str] | None = None) -> int:
             configs = [c for c in configs if c.name in args.config]
             if not configs:
                 raise RelaisError("config llm needs RAG_LLM (and RAG_LLM_BASE_URL): see the README")
+        if args.calibrate:
+            return calibrate(args.cases, configs[0], base, args.calibrate, log)
         results: dict[str, dict] = {}
+        curves: dict[str, dict] = {}
         for path in args.cases:
             cases = load_cases(path)
-            results[str(path)] = {}
+            results[str(path)], curves[str(path)] = {}, {}
             for config in configs:
                 records = run_config(config, cases, base, log)
-                results[str(path)][config.name] = {"metrics": compute(records), "failures": failures(records)}
+                metrics = compute(records)
+                results[str(path)][config.name] = {"metrics": metrics, "failures": failures(records)}
+                curves[str(path)][config.name] = (risk_coverage(records), (metrics["coverage"], metrics["shown_precision"]))
     except (CaseError, RelaisError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -189,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         args.report.mkdir(parents=True, exist_ok=True)
         (args.report / "report.md").write_text(markdown(results, extra))
         chart(results, args.report / "chart.png")
-        print(f"report: {args.report / 'report.md'}, chart: {args.report / 'chart.png'}")
+        rc_chart(curves, args.report / "risk-coverage.png")
+        print(f"report: {args.report / 'report.md'}, charts: {args.report / 'chart.png'}, {args.report / 'risk-coverage.png'}")
     if args.gate:
         baseline = json.loads(args.gate.read_text())
         failed = []

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from dataclasses import dataclass
 
-from .messages import ABSTAIN, LEAD_IN
+from .messages import ABSTAIN, CLOSEST, LEAD_IN
 from .schema import Answer, Citation, Hit
+from .text import language as text_language
 from .text import stems
 
 MAX_SENTENCES = 3
@@ -96,11 +98,44 @@ def considered(ranked, limit: int = 3) -> tuple[Citation, ...]:
     return tuple(cite(s, n) for n, s in enumerate(best_per_passage.values(), start=1))
 
 
-def abstention(language: str, confidence: float = 0.0, considered: tuple[Citation, ...] = ()) -> Answer:
+def abstention(language: str, confidence: float = 0.0, considered: tuple[Citation, ...] = (), signals: dict | None = None) -> Answer:
     return Answer(
         text=ABSTAIN["fr" if language == "fr" else "en"], confidence=confidence, abstained=True,
-        handoff="low_confidence", language=language, considered=considered,
+        handoff="low_confidence", language=language, considered=considered, outcome="abstain", signals=signals or {},
     )
+
+
+def closest(answer: Answer, confidence: float) -> Answer:
+    """No claim: a sentence saying the documents may not answer this, the sentences the answer would have quoted as
+    source cards (`considered`), and a person offered."""
+    lang = "fr" if answer.language == "fr" else "en"
+    return dataclasses.replace(answer, text=CLOSEST[lang], citations=(), considered=answer.citations or answer.considered,
+                               confidence=confidence, abstained=True, handoff="closest_passages", outcome="closest")
+
+
+def signals(ranked: list, hits: list[Hit], question: str, **extra: float) -> dict[str, float]:
+    """What any extractive answerer weighed, for the calibrator: its best sentence's score and the margin to the next,
+    where that sentence's passage ranked and whether both retrievers found it, how many of the next best sentences
+    agree with it (same document), and whether question and sentence share a language. `extra`: the answerer's own."""
+    if not ranked:
+        return {}
+    best = ranked[0]
+    hit = best.hit
+    rank = next((i for i, h in enumerate(hits) if h.id == hit.id), len(hits))
+    top = ranked[1:4]
+    return {
+        "score": float(best.score),
+        "margin": float(best.score - ranked[1].score) if len(ranked) > 1 else 1.0,
+        "passage_rank": float(rank),
+        "dense": float(hit.dense or 0.0),
+        "both_retrievers": float(hit.dense is not None and hit.bm25 is not None),
+        "agree": float(sum(s.hit.path == hit.path for s in top) / len(top)) if top else 0.0,
+        "cross_language": float(text_language(question) != text_language(best.text)),
+        "question_words": math.log1p(len(set(stems(question)))),
+        "sentence_words": math.log1p(len(best.text.split())),
+        "is_question": float(best.text.rstrip().endswith("?")),
+        **{k: float(v) for k, v in extra.items()},
+    }
 
 
 def valid_citations(answer: Answer) -> Answer:

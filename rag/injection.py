@@ -60,10 +60,11 @@ def screen(answer: Answer) -> Answer:
     in its own words (an LLM repeating a passage's instruction) is not given; the conversation goes to a person, who
     sees the passages (`considered`). Every answer passes here before any of its text is shown or streamed."""
     # an abstention's best-weighed passage counts too: when the closest text is hostile, a person should answer
-    weighed = answer.citations or answer.considered[:1]
+    # closest passages are shown to the user: every one counts
+    weighed = answer.citations or (answer.considered if answer.outcome == "closest" else answer.considered[:1])
     hostile = any(flag(c.sentence) or flagged(c.passage) for c in weighed)  # a hostile passage taints its neighbours
     if not hostile and not flagged(answer.text):
         return answer
     lang = "fr" if answer.language == "fr" else "en"
     return dataclasses.replace(answer, text=SUSPICIOUS[lang], citations=(), abstained=True, handoff="suspicious",
-                               considered=answer.citations or answer.considered)
+                               considered=answer.citations or answer.considered, outcome="abstain")

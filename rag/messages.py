@@ -4,6 +4,12 @@ ABSTAIN = {
     "fr": "Je n'ai pas trouvé cette information dans les documents. Voulez-vous que je vous mette en relation avec un conseiller ?",
     "en": "I could not find this in the documents. Would you like me to connect you with a person?",
 }
+CLOSEST = {
+    "fr": "Les documents ne répondent peut-être pas à cette question. Voici les passages les plus proches ; "
+          "voulez-vous que je vous mette en relation avec un conseiller ?",
+    "en": "The documents may not answer this question. Here are the closest passages; would you like me to connect "
+          "you with a person?",
+}
 HANDOFF = {
     "fr": "Bien sûr : je vous mets en relation avec un conseiller, qui verra notre échange.",
     "en": "Of course: I am connecting you with a person, who will see this conversation.",
@@ -55,6 +61,8 @@ REASONS = {
     "requested": {"fr": "vous avez demandé un conseiller", "en": "you asked for a person"},
     "sensitive": {"fr": "votre message semble sensible", "en": "your message looks sensitive"},
     "low_confidence": {"fr": "le bot n'a pas trouvé de réponse sûre", "en": "the bot found no reliable answer"},
+    "closest_passages": {"fr": "le bot n'a trouvé que des passages proches, pas de réponse sûre",
+                         "en": "the bot found only nearby passages, no reliable answer"},
     "repeated_abstention": {"fr": "le bot n'a pas trouvé de réponse deux fois de suite",
                             "en": "the bot found no answer twice in a row"},
     "suspicious": {"fr": "le document le plus proche ressemble à une consigne ou demande des informations confidentielles",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from . import injection, intents
 from .answer import abstention, valid_citations
 from .answerers import Answerer, Query, make_answerer
+from .calibration import load_decision
 from .conversation import standalone_question
 from .embeddings import make_embeddings
 from .errors import ConfigError, IndexBuildingError
@@ -35,7 +36,12 @@ class Pipeline:
         self.embeddings = embeddings or make_embeddings(settings.embeddings)
         self.store = store or Store(settings, self.embeddings)
         self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
-        self.answerer = answerer or make_answerer(settings, self.retriever, self._idf)
+        raw = settings.calibration == "none"  # every would-be answer, ungated: what a calibrator is fitted on
+        own = settings.calibration == "off"  # the answerer's own threshold, as before calibration
+        name = "reader" if settings.reader == "model" else settings.reader
+        self.decision = None if raw or own else load_decision(
+            settings.calibration or None, name, settings.target_precision, settings.closest_precision, settings.embeddings)
+        self.answerer = answerer or make_answerer(settings, self.retriever, self._idf, calibrated=raw or self.decision is not None)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:
@@ -130,11 +136,14 @@ class Pipeline:
         notices = " ".join(n for n in (notice, answer.notice) if n) or None
         yield dataclasses.replace(answer, notice=notices, timings=timings)
 
-    @staticmethod
-    def _exit(answer: Answer) -> Answer:
+    def _exit(self, answer: Answer) -> Answer:
         """The one way out for an answer: each citation must quote its passage and each [n] name a citation (else it is
-        dropped, and an answer left with none is an abstention); a hostile sentence, quoted or written, is never given."""
-        return injection.screen(valid_citations(answer))
+        dropped, and an answer left with none is an abstention); the calibrator decides between an answer, the closest
+        passages and an abstention (rag.calibration); a hostile sentence, quoted or written, is never given."""
+        answer = valid_citations(answer)
+        if self.decision is not None:
+            answer = self.decision.apply(answer)
+        return injection.screen(answer)
 
 
 class _SentenceGate:

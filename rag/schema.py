@@ -44,11 +44,15 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     confidence: float = 0.0
     abstained: bool = False
-    handoff: str | None = None  # None, "requested", "sensitive" or "low_confidence"
+    handoff: str | None = None  # None, "requested", "sensitive", "suspicious", "low_confidence" or "closest_passages"
     language: str = "fr"
     notice: str | None = None  # e.g. the question was truncated
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     answerer: str = "extractive"
     # When it abstained: the passages it read but did not trust enough to quote. Never shown to the user as an
-    # answer; the person who takes over sees them ("what the bot saw").
+    # answer; the person who takes over sees them ("what the bot saw"), and so does the user as "closest passages".
     considered: tuple[Citation, ...] = ()
+    # "answer" (quoted, cited: likely right), "closest" (no claim: the closest passages as cards, and a person
+    # offered) or "abstain" (a person offered); `confidence` is then the calibrated P(the answer is right).
+    outcome: str = "answer"
+    signals: dict[str, float] = field(default_factory=dict)  # what the answerer weighed, for the calibrator (rag.calibration)

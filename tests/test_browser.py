@@ -306,6 +306,8 @@ def test_widget_gets_the_agent_reply_pushed(site, browser):
     widget.locator("input.question").fill("Quelle est la couleur du ciel sur Mars ? (widget poussé)")
     widget.locator("form.ask button").click()
     widget.locator(".msg.bot .votes").wait_for()  # the stored answer (the streamed one has no votes)
+    abstained = widget.locator(".msg.bot").last
+    assert "Je n'ai pas trouvé" in abstained.inner_text() and abstained.locator("details").count() == 0  # nothing unsure shown
     widget.get_by_text("Parler à un humain").click()
     widget.locator(".status", has_text="En attente").wait_for()
     page.wait_for_timeout(500)
@@ -347,3 +349,47 @@ def test_console_queue_is_pushed(site, browser):
     agent.wait_for_timeout(1000)
     # the question, the answer and the handoff: a few refreshes, throttled to at most two a second
     assert len(since(seen, start, r"/api/agent/queue")) <= 5
+
+
+def test_closest_passages_are_shown_as_such_on_the_chat_page_and_widget(tmp_path_factory, browser):
+    """The third outcome: no claim, the closest passages as cards under a label that says so, a person offered."""
+    from .test_calibration import unsure_calibration
+
+    root = tmp_path_factory.mktemp("closest")
+    host_port = free_port()
+    app = LiveApp(root / "data", SEEDS, RAG_AGENTS="alice:pw-alice", RAG_ALLOWED_ORIGINS=f"http://127.0.0.1:{host_port}",
+                  RAG_RATE_LIMIT="600", RAG_CALIBRATION=str(unsure_calibration(root / "unsure.json")))
+    app.start()
+    pages = root / "host"
+    pages.mkdir()
+    (pages / "index.html").write_text((ROOT / "examples" / "host.html").read_text().replace("http://127.0.0.1:7860", app.url))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", host_port), functools.partial(_QuietHandler, directory=str(pages)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_context(locale="fr-FR").new_page()
+        page.goto(app.url)
+        box = page.locator("#relais-box textarea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        page.locator("#relais-chat .relais-closest", has_text="Passages les plus proches").wait_for()
+        bot = page.locator("#relais-chat", has_text="ne répondent peut-être pas")
+        assert bot.count() == 1 and page.locator("#relais-chat details.relais-card").count() >= 1
+        page.locator("#relais-chat details.relais-card summary").first.click()
+        assert page.locator("#relais-chat details.relais-card mark").first.inner_text().strip()
+        page.screenshot(path=SHOTS / "chat-closest.png")
+
+        host = browser.new_context(locale="fr-FR").new_page()
+        host.goto(f"http://127.0.0.1:{host_port}/index.html")
+        widget = host.locator("#relais-widget")
+        widget.locator(".launcher").click()
+        widget.locator("input.question").fill(QUESTION)
+        widget.locator("form.ask button").click()
+        widget.locator(".msg.bot .votes").wait_for()
+        last = widget.locator(".msg.bot").last
+        assert "ne répondent peut-être pas" in last.inner_text()
+        assert last.locator("p.closest").inner_text().startswith("Passages les plus proches")
+        assert last.locator("details.closest").count() >= 1
+        host.screenshot(path=SHOTS / "widget-closest.png")
+    finally:
+        server.shutdown()
+        app.stop()

@@ -50,17 +50,18 @@ class Extractive(Answerer, Protocol):
     def answer(self, query: Query) -> Answer: ...
 
 
-def make_answerer(settings: Settings, retriever, idf: Callable[[str], float]) -> Answerer:
-    """The answerer the settings choose: RAG_READER picks the extractive one; RAG_LLM puts a chat model in front."""
+def make_answerer(settings: Settings, retriever, idf: Callable[[str], float], calibrated: bool = False) -> Answerer:
+    """The answerer the settings choose: RAG_READER picks the extractive one; RAG_LLM puts a chat model in front.
+    `calibrated`: a calibrator decides (rag.calibration), so the extractive answerer keeps no threshold of its own."""
     if settings.reader == "model":
         from ..reader.scorer import Reader
         from .reader import ReaderAnswerer
 
-        extractive: Extractive = ReaderAnswerer(retriever, Reader(), idf)
+        extractive: Extractive = ReaderAnswerer(retriever, Reader(), idf, own_threshold=not calibrated)
     elif settings.reader == "rules":
         from .rules import RulesAnswerer
 
-        extractive = RulesAnswerer(retriever, idf, settings.min_confidence)
+        extractive = RulesAnswerer(retriever, idf, 0.0 if calibrated else settings.min_confidence)
     else:
         raise ConfigError(f"RAG_READER={settings.reader!r}: use `rules` (default) or `model` (the trained reader)")
     if not settings.llm:

@@ -117,4 +117,4 @@ class LLMAnswerer:
             citations.append(Citation(n, hit.source, hit.title, hit.date, hit.text, hit.text[a:b], (a, b),
                                       (hit.start + a, hit.start + b), round(hit.score, 4)))
         return Answer(text=text, citations=tuple(citations), confidence=grounded.confidence, language=language,
-                      answerer=self.name)
+                      answerer=self.name, signals=grounded.signals)  # calibrated by what the extractive answerer weighed

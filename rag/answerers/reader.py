@@ -3,6 +3,7 @@ scorer; quotes the ones it trusts."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 from ..answer import (
@@ -14,6 +15,7 @@ from ..answer import (
     considered,
     previous_sentences,
     redundant,
+    signals,
     unique_sentences,
 )
 from ..reader.features import Candidate
@@ -25,7 +27,8 @@ from . import Query
 class ReaderAnswerer:
     name = "reader"
 
-    def __init__(self, retriever, reader: Reader, idf: Callable[[str], float]) -> None:
+    def __init__(self, retriever, reader: Reader, idf: Callable[[str], float], own_threshold: bool = True) -> None:
+        self.own_threshold = own_threshold  # False when a calibrator decides (rag.calibration)
         self.retriever = retriever  # sentences_within
         self.reader = reader
         self.idf = idf  # stem -> BM25 idf of the index
@@ -59,11 +62,13 @@ class ReaderAnswerer:
             quote.score, quote.threshold = round(p, 4), threshold
         ranked = sorted((q for q, _ in found), key=lambda q: -q.score)
         best = ranked[0]
-        trusted = lambda q: q.score >= q.threshold  # the reader's own, shipped with its weights (RAG_MIN_CONFIDENCE is the rules')
+        weighed = signals(ranked, query.hits, query.question, over_threshold=best.score - best.threshold)
+        # the reader's own threshold, shipped with its weights (RAG_MIN_CONFIDENCE is the rules'); none when calibrated
+        trusted = lambda q: q.score >= (q.threshold if self.own_threshold else 0.0)
         if not trusted(best):
-            return abstention(language, best.score, considered=considered(ranked))
+            return abstention(language, best.score, considered=considered(ranked), signals=weighed)
         chosen = [best]
         for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
-            if len(chosen) < MAX_SENTENCES and trusted(q) and not redundant(q, chosen):
+            if len(chosen) < MAX_SENTENCES and q.score >= q.threshold and not redundant(q, chosen):
                 chosen.append(q)
-        return compose(chosen, language, best.score)
+        return dataclasses.replace(compose(chosen, language, best.score), signals=weighed)

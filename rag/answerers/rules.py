@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..answer import MAX_SENTENCES, PASSAGES_READ, abstention, compose, previous_sentences
+from ..answer import MAX_SENTENCES, PASSAGES_READ, abstention, compose, previous_sentences, signals
 from ..answer import considered as _considered
 from ..answer import redundant as _redundant
 from ..schema import Answer, Hit
@@ -170,6 +170,9 @@ class RulesAnswerer:
         if not ranked:
             return abstention(language)
         best = ranked[0]
+        weighed = signals(ranked, query.hits, question, sim=best.sim, coverage=best.coverage, typed=float(best.typed),
+                          confidence=confidence_of(best, language))
+        done = lambda answer: dataclasses.replace(answer, signals=weighed)
         instance = self._instance(best, question, kind) if not best.typed and kind else None
         if instance:
             # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
@@ -177,10 +180,10 @@ class RulesAnswerer:
             # same passage holds both); the evidence is the general statement's, now with the asked content.
             confidence = confidence_of(dataclasses.replace(best, typed=True), language)
             if confidence >= min_confidence:
-                return compose(instance, language, confidence)
+                return done(compose(instance, language, confidence))
         confidence = confidence_of(best, language)
         if confidence < min_confidence:
-            return abstention(language, confidence, considered=_considered(ranked))
+            return done(abstention(language, confidence, considered=_considered(ranked)))
         chosen = [best]
         for s in ranked[1:]:
             if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
@@ -191,7 +194,7 @@ class RulesAnswerer:
         antecedent = _antecedent(best)
         if antecedent and not _redundant(antecedent, chosen):
             chosen = [antecedent, *chosen][:MAX_SENTENCES]
-        return compose(chosen, language, confidence)
+        return done(compose(chosen, language, confidence))
 
     def _instance(self, best: _Sentence, question: str, kind: str) -> list[_Sentence] | None:
         """The sentences after `best` in its document that fill its slot (or the question's) with the asked kind."""

@@ -26,6 +26,7 @@ LABELS = {
         "human_state": "👤 Vous échangez avec **{agent}**. Le bot reste silencieux.",
         "bot_state": "🤖 Le bot vous répond. Un humain est disponible à tout moment.",
         "sources": "Sources", "agent": "conseiller",
+        "closest": "Passages les plus proches : pas une réponse, à vérifier ou à demander à un conseiller",
     },
     "en": {
         "title": "# Relais\nCited answers from the documents, and a person one click away.",
@@ -38,15 +39,17 @@ LABELS = {
         "no_agent": " No one is online right now.",
         "human_state": "👤 You are talking with **{agent}**. The bot stays silent.",
         "bot_state": "🤖 The bot answers you. A person is available at any time.",
-        "sources": "Sources", "agent": "agent",
+        "sources": "Sources", "agent": "agent", "closest": "Closest passages: not an answer, check them or ask a person",
     },
 }
 
 
 def cards_html(answer: dict) -> str:
-    """Numbered cards of the cited passages (expandable), the supporting sentence highlighted."""
+    """Numbered cards of the cited passages (expandable), the supporting sentence highlighted; for closest passages
+    (no claim), the passages the bot found nearest."""
     by_n: dict[int, list[dict]] = {}  # passage [n] -> every citation (sentence) the answer took from it
-    for c in answer.get("citations") or []:
+    shown = answer.get("citations") or (answer.get("considered") if answer.get("outcome") == "closest" else None)
+    for c in shown or []:
         by_n.setdefault(c["n"], []).append(c)
     cards = []
     for n, cs in by_n.items():
@@ -72,6 +75,8 @@ def rows(messages: list[Message], lang: str) -> tuple[list[dict], list[int]]:
             content, role = text_html(m.text), "user"
         elif m.role == "bot":
             cards = cards_html(m.answer or {})
+            if cards and (m.answer or {}).get("outcome") == "closest":
+                cards = f"<p class='relais-closest'><b>{LABELS[lang]['closest']}</b></p>{cards}"
             content, role = text_html(m.text) + (f"\n\n{cards}" if cards else ""), "assistant"
         elif m.role == "agent":
             content, role = f"**👤 {text_html(m.author or '')}** ({LABELS[lang]['agent']}) : {text_html(m.text)}", "assistant"

@@ -173,8 +173,16 @@ class Desk:
     def request_human(self, cid: str, reason: str | None = None) -> Status:
         """Put the conversation in the queue (idempotent): the reason is the bot's offer, or an explicit request."""
         conv = self.conversation(cid)
-        self.handoffs.request(conv, reason if reason in REASONS else conv.offer or "requested")
+        if reason not in REASONS:
+            reason = conv.offer or (self._unanswered(cid) if conv.abstentions else None) or "requested"
+        self.handoffs.request(conv, reason)
         return self.status(cid)
+
+    def _unanswered(self, cid: str) -> str | None:
+        """Why the bot's last answer offered a person: no answer (low_confidence) or only the closest passages."""
+        last = next((m for m in reversed(self.conversations.messages(cid)) if m.role == "bot"), None)
+        handoff = (last.answer or {}).get("handoff") if last else None
+        return handoff if handoff in ("low_confidence", "closest_passages") else None
 
     def cancel(self, cid: str) -> Status:
         """The user withdraws the request (or leaves the person): the bot answers again."""
@@ -298,7 +306,8 @@ def answer_from_dict(data: dict) -> Answer:
     def citations(key: str) -> tuple[Citation, ...]:
         return tuple(Citation(**{**c, "span": tuple(c["span"]), "doc_span": tuple(c["doc_span"])}) for c in data.get(key) or ())
 
-    return Answer(**{**data, "citations": citations("citations"), "considered": citations("considered")})
+    outcome = data.get("outcome") or ("abstain" if data.get("abstained") else "answer")  # stored before outcomes existed
+    return Answer(**{**data, "citations": citations("citations"), "considered": citations("considered"), "outcome": outcome})
 
 
 def _history(messages: list[Message]) -> list[dict]:

@@ -21,12 +21,16 @@ def desk_metrics(db: Database, queue: Queue, feedback: Feedback, tickets: Ticket
     waits = [h["claimed"] - h["requested"] for h in handoffs if h["claimed"]]
     firsts = [h["first_reply"] - h["requested"] for h in handoffs if h["first_reply"]]
     votes = feedback.counts()
+    # the bot's answers by outcome (rag.calibration): the JSON each answer is stored as says which
+    outcomes = {o: db.value("SELECT COUNT(*) FROM messages WHERE role = 'bot' AND answer LIKE :p", p=f'%"outcome": "{o}"%')
+                for o in ("answer", "closest", "abstain")}
     rated = votes["up"] + votes["down"]
     return {
         "conversations": conversations,
         "containment": round(1 - escalated / conversations, 3) if conversations else None,
         "handoffs": len(handoffs),
         "handoffs_by_reason": by_reason,
+        "answers_by_outcome": outcomes,
         "waiting_now": queue.waiting(),
         "median_wait_s": round(statistics.median(waits), 1) if waits else None,
         "median_first_human_reply_s": round(statistics.median(firsts), 1) if firsts else None,

@@ -41,6 +41,7 @@ class Question:
     paragraph: int
     answer_sentence: int | None  # index into the corpus's sentences; None when unanswerable
     language: str
+    answers: tuple[str, ...] = ()  # the gold answer texts
 
 
 @dataclass
@@ -84,7 +85,8 @@ def load(data_dir: Path) -> Corpus:
                         answer = next((first + i for i, (a, b) in enumerate(spans) if a <= start < b), None)
                         if answer is None:
                             continue
-                    questions.append(Question(qa["id"], qa["question"].strip(), title, paragraph, answer, language))
+                    golds = tuple(a["text"] for a in qa.get("answers") or ()) if answer is not None else ()
+                    questions.append(Question(qa["id"], qa["question"].strip(), title, paragraph, answer, language, golds))
                 paragraph += 1
     return Corpus(sentences, questions, dict(by_paragraph))
 

@@ -14,7 +14,7 @@ from ...errors import RelaisError
 from ..desk import Desk, Turn
 from .common import ERRORS, MAX_ID, idempotency_key, read_updates, sse, sse_response, turn_payload
 
-Reason = Literal["requested", "sensitive", "low_confidence", "repeated_abstention", "negative_feedback", "suspicious"]
+Reason = Literal["requested", "sensitive", "low_confidence", "closest_passages", "repeated_abstention", "negative_feedback", "suspicious"]
 
 
 class ChatRequest(BaseModel):

@@ -43,9 +43,13 @@ def signed_in(agents: Agents) -> Callable[[Request], str]:
 
 
 def for_user(answer: dict | None) -> dict | None:
-    """An answer as the user's API gives it: without `considered`, the passages the bot weighed but did not
-    trust (the agent's evidence, never shown to the user as an answer)."""
-    return {k: v for k, v in answer.items() if k != "considered"} if answer else answer
+    """An answer as the user's API gives it: `outcome` says which of the three it is ("answer", "closest", "abstain").
+    The passages the bot weighed (`considered`) are the user's only as closest passages; otherwise they are the
+    agent's evidence. What the calibrator read (`signals`) is the agent's too."""
+    if not answer:
+        return answer
+    hidden = {"signals"} | (set() if answer.get("outcome") == "closest" else {"considered"})
+    return {k: v for k, v in answer.items() if k not in hidden}
 
 
 def turn_payload(cid: str, turn: Turn) -> dict:

@@ -122,10 +122,10 @@
 
   function evidence(m) {
     const a = m.answer;
-    const head = el("p", {}, el("b", {}, `confidence ${a.confidence.toFixed(2)}`), a.abstained ? " · abstained" : "", a.handoff ? ` · handoff: ${a.handoff}` : "", " — ", m.text);
+    const head = el("p", {}, el("b", {}, `confidence ${a.confidence.toFixed(2)}`), ` · ${a.outcome || (a.abstained ? "abstain" : "answer")}`, a.handoff ? ` · handoff: ${a.handoff}` : "", " — ", m.text);
     const considered = a.considered || [];
     return el("div", {}, head, ...passages(a.citations),
-      ...(considered.length ? [el("p", { class: "hint" }, "Closest passages, not trusted enough to answer (the user did not see them):"),
+      ...(considered.length ? [el("p", { class: "hint" }, a.outcome === "closest" ? "Closest passages (the user saw them as such, with no claim):" : "Closest passages, not trusted enough to answer (the user did not see them):"),
                                ...passages(considered)] : []));
   }
 

@@ -12,15 +12,15 @@
       cancel: "Annuler", you: "Vous", bot: "Relais", waiting: "En attente d'un conseiller : position {p}, environ {m} min.",
       nobody: "Aucun conseiller en ligne : laissez un message et un contact.", contact: "E-mail ou téléphone", message: "Votre message",
       leave: "Laisser un message", withHuman: "Vous échangez avec {a}.", offer: "Un conseiller vous est proposé : {r}.", error: "Erreur : ",
-      close: "Fermer", up: "Réponse utile", down: "Réponse pas utile", thanks: "Merci !",
-      reasons: { requested: "à votre demande", sensitive: "message sensible", low_confidence: "pas de réponse sûre",
+      close: "Fermer", closest: "Passages les plus proches : pas une réponse, à vérifier ou à demander à un conseiller", up: "Réponse utile", down: "Réponse pas utile", thanks: "Merci !",
+      reasons: { requested: "à votre demande", sensitive: "message sensible", low_confidence: "pas de réponse sûre", closest_passages: "seulement des passages proches",
         repeated_abstention: "pas de réponse deux fois de suite", negative_feedback: "réponse jugée pas utile" } },
     en: { open: "Questions?", title: "Relais assistant", placeholder: "Your question…", send: "Send", human: "🙋 Talk to a human",
       cancel: "Cancel", you: "You", bot: "Relais", waiting: "Waiting for a person: position {p}, about {m} min.",
       nobody: "No one is online: leave a message and a contact.", contact: "E-mail or phone", message: "Your message",
       leave: "Leave a message", withHuman: "You are talking with {a}.", offer: "A person is offered: {r}.", error: "Error: ",
-      close: "Close", up: "Helpful", down: "Not helpful", thanks: "Thanks!",
-      reasons: { requested: "on request", sensitive: "sensitive message", low_confidence: "no reliable answer",
+      close: "Close", closest: "Closest passages: not an answer, check them or ask a person", up: "Helpful", down: "Not helpful", thanks: "Thanks!",
+      reasons: { requested: "on request", sensitive: "sensitive message", low_confidence: "no reliable answer", closest_passages: "only nearby passages",
         repeated_abstention: "no answer twice in a row", negative_feedback: "answer not helpful" } },
   }[LANG];
   const fill = (s, v) => s.replace(/\{(\w)\}/g, (_, k) => v[k]);
@@ -43,6 +43,7 @@
   details { margin-top: 6px; border: 1px solid #e3e6ea; border-radius: 8px; padding: 4px 8px; background: #fafafa; }
   summary { cursor: pointer; font-size: 13px; } details p { font-size: 13px; margin: 6px 0 2px; }
   mark { background: #fef08a; }
+  p.closest { margin: 6px 0 0; font-size: 12px; color: #92400e; } details.closest { border-style: dashed; background: #fffbeb; }
   .votes button { border: 0; background: none; cursor: pointer; font-size: 15px; opacity: .6; } .votes button:hover, .votes .on { opacity: 1; }
   .status { padding: 6px 10px; font-size: 13px; background: #fff7ed; border-top: 1px solid #fde68a; }
   .status[hidden], form[hidden] { display: none; }
@@ -120,7 +121,9 @@
   function sync() { if (!stream.source) return poll(); }  // after an action: the stream brings its effects, else read them
   const fail = (e) => { log.append(el("div", { class: "msg system" }, T.error + e.message)); log.scrollTop = log.scrollHeight; };
 
-  const cards = (answer) => relaisCards(answer.citations, el, { class: "card" });
+  const cards = (answer) => answer.outcome === "closest"  // no claim: the closest passages, labelled as such
+    ? [el("p", { class: "closest" }, T.closest), ...relaisCards(answer.considered, el, { class: "card closest" })]
+    : relaisCards(answer.citations, el, { class: "card" });
   function votes(m) {
     const box = el("div", { class: "votes" });
     for (const [value, icon, label] of [["up", "👍", T.up], ["down", "👎", T.down]]) {
