@@ -29,7 +29,7 @@ from .answer import abstention, closest
 from .errors import ConfigError
 from .schema import Answer
 
-SHIPPED = Path(__file__).parent / "calibration"
+SHIPPED = Path(__file__).parent / "calibrators"  # one file per answerer, made by python -m training.calibrate
 
 
 @dataclass

@@ -43,7 +43,7 @@ class Settings:
     min_confidence: float = _setting(0.40, "Below this confidence the rules scorer abstains and offers a human, when it has no calibration (RAG_CALIBRATION; the reader's thresholds ship with its weights).")
     target_precision: float = _setting(0.90, "Share of shown answers that should be right: the calibrated answerer answers only above the probability that reaches it on its calibration data.")
     closest_precision: float = _setting(0.50, "Below the answer threshold, the closest passages are shown (no claim, a person offered) above the probability at which this share of them would have been right; below, the bot abstains.")
-    calibration: str = _setting("", "Calibration file (`python eval/run.py --calibrate FILE` on your cases); empty: the one shipped for the answerer (rag/calibration/), if any; `off`: the answerer's own threshold (RAG_MIN_CONFIDENCE for the rules); `none`: no gate at all, every would-be answer shown (what calibrating reads).")
+    calibration: str = _setting("", "Calibration file (`python eval/run.py --calibrate FILE` on your cases); empty: the one shipped for the answerer (rag/calibrators/), if any; `off`: the answerer's own threshold (RAG_MIN_CONFIDENCE for the rules); `none`: no gate at all, every would-be answer shown (what calibrating reads).")
     max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
     llm: str = _setting(
         "",

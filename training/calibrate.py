@@ -1,6 +1,6 @@
-"""python -m training.calibrate --data ../shared/data/qa [--answerer rules reader] [--out rag/calibration]
+"""python -m training.calibrate --data ../shared/data/qa [--answerer rules reader] [--out rag/calibrators]
 
-Fits the calibrators the app ships (rag/calibration/<answerer>.json, read by rag.calibration) on questions whose
+Fits the calibrators the app ships (rag/calibrators/<answerer>.json, read by rag.calibration) on questions whose
 right answer is known, run through the real pipeline (Chroma, e5, hybrid retrieval, the answerer with no threshold
 of its own):
 
