@@ -5,7 +5,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup browser postgres faketime run ingest test eval train bench fuzz lint
+.PHONY: setup browser postgres faketime run ingest test eval train calibrate bench fuzz lint
 
 setup: $(VENV)/.installed
 
@@ -49,11 +49,15 @@ QA_DATA ?= ../shared/data/qa
 eval: setup
 	if [ -d $(QA_DATA) ]; then $(PY) eval/dev_split.py --data $(QA_DATA) --json eval/results/dev-split.json; fi
 	$(PY) eval/run.py --cases eval/cases/heldout.jsonl --cases eval/cases/tuning.jsonl --config hybrid --config reader \
-	  --config tutorial --json eval/results/metrics.json --report eval/results \
+	  --config rules-own --config reader-own --config tutorial --json eval/results/metrics.json --report eval/results \
 	  --dev-split eval/results/dev-split.json --before eval/results/before/before.json
 
 train: setup
 	$(PY) -m training.reader.train --data $(QA_DATA)
+
+# The shipped calibrators (rag/calibrators/): the real pipeline over the public dev split's articles (about 8 minutes).
+calibrate: setup
+	$(PY) -m training.calibrate --data $(QA_DATA)
 
 bench: setup
 	$(PY) bench/ingest_bench.py

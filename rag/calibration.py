@@ -95,7 +95,7 @@ def expand(z: np.ndarray) -> np.ndarray:
 
 
 def fit(features: np.ndarray, right: np.ndarray, names: tuple[str, ...], about: dict | None = None,
-        l2_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0), folds: int = 5) -> Calibrator:
+        l2_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0), folds: int = 5) -> Calibrator:
     """Logistic regression over the signals and their pairwise products (Newton's method), with the L2 strength of
     the best cross-validated log-loss."""
     x, y = np.asarray(features, dtype=np.float64), np.asarray(right, dtype=np.float64)
