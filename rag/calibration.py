@@ -107,12 +107,12 @@ def fit(features: np.ndarray, right: np.ndarray, names: tuple[str, ...], about: 
     for l2 in l2_grid:
         loss = 0.0
         for k in range(folds):
-            w, b = _newton(z[fold != k], y[fold != k], l2)
+            w, b = newton_logistic(z[fold != k], y[fold != k], l2)
             p = np.clip(_sigmoid(z[fold == k] @ w + b), 1e-6, 1 - 1e-6)
             loss -= float(np.sum(y[fold == k] * np.log(p) + (1 - y[fold == k]) * np.log(1 - p)))
         losses[l2] = loss / len(y)
     l2 = min(losses, key=losses.get)
-    w, b = _newton(z, y, l2)
+    w, b = newton_logistic(z, y, l2)
     probabilities = _sigmoid(z @ w + b)
     return Calibrator(tuple(names), mean, scale, w, float(b), probabilities, y.astype(int),
                       {**(about or {}), "l2": l2, "cv_log_loss": round(losses[l2], 4), "n": len(y), "right": int(y.sum())})
@@ -122,7 +122,7 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(v, -30, 30)))
 
 
-def _newton(z: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> tuple[np.ndarray, float]:
+def newton_logistic(z: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> tuple[np.ndarray, float]:
     a = np.hstack([z, np.ones((len(z), 1))])
     w = np.zeros(a.shape[1])
     penalty = np.full(a.shape[1], l2)

@@ -41,7 +41,8 @@ class Pipeline:
         name = "reader" if settings.reader == "model" else settings.reader
         self.decision = None if raw or own else load_decision(
             settings.calibration or None, name, settings.target_precision, settings.closest_precision, settings.embeddings)
-        self.answerer = answerer or make_answerer(settings, self.retriever, self._idf, calibrated=raw or self.decision is not None)
+        self.answerer = answerer or make_answerer(settings, self.retriever, self._idf, self.embeddings.embed_documents,
+                                                       calibrated=raw or self.decision is not None)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:

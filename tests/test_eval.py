@@ -60,8 +60,8 @@ def test_regressions_respect_tolerance_and_direction():
 
 @pytest.mark.slow
 def test_gate_fails_on_a_degraded_config(tmp_path):
-    """Raising the abstention threshold past 1 makes every answer abstain: the gate must catch it."""
-    env = {"RAG_DATA_DIR": str(tmp_path), "RAG_MIN_CONFIDENCE": "1.01", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    """A target precision past 1 makes every answer abstain or give the closest passages: the gate must catch it."""
+    env = {"RAG_DATA_DIR": str(tmp_path), "RAG_TARGET_PRECISION": "1.01", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "m.json"
     run = subprocess.run([sys.executable, "eval/run.py", "--cases", "eval/cases/tuning.jsonl", "--config", "hybrid",
                           "--gate", "eval/baseline.json", "--json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, check=False)

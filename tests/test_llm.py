@@ -2,19 +2,11 @@
 
 import pytest
 
-from rag.answerers.llm import parse_citations
-from rag.answerers.rules import RulesAnswerer
 from rag.indexing import ingest
 from rag.pipeline import Pipeline
 from rag.schema import Answer
 from tests.openai_server import ScriptedOpenAI
 from tests.test_injection import HOSTILE
-
-
-def test_parse_citations_drops_out_of_range_markers():
-    text, numbers = parse_citations("Klarna gérait 2,3 millions de conversations [1][9]. Elle recrute [2] [0].", 3)
-    assert numbers == [1, 2]
-    assert "[9]" not in text and "[0]" not in text and "[1]" in text and "[2]" in text
 
 
 @pytest.fixture
@@ -27,26 +19,58 @@ def llm_pipeline(pipeline, settings):
 QUESTION = "Combien de conversations par mois le chatbot IA de Klarna gérait-il ?"
 
 
-def test_grounded_reply_streams_and_keeps_its_citations(llm_pipeline):
+def test_a_supported_reply_streams_sentence_by_sentence_with_its_citations(llm_pipeline):
     p, server = llm_pipeline
-    server.replies.append("Le chatbot gérait 2,3 millions de conversations par mois [1]. Il traitait les demandes simples [1].")
+    server.replies.append("Klarna a lancé un chatbot IA qui gérait 2,3 millions de conversations par mois [1]. "
+                          "Cette automatisation a permis une économie d'environ 40 millions de dollars par an [1].")
     items = list(p.stream(QUESTION))
     pieces, answer = [i for i in items if isinstance(i, str)], items[-1]
-    # the first sentence is shown once it is whole and screened, before the model has finished
-    assert pieces[0] == "Le chatbot gérait 2,3 millions de conversations par mois [1]. ", pieces
-    assert isinstance(answer, Answer) and answer.answerer == "openai:scripted"
-    assert answer.text == "Le chatbot gérait 2,3 millions de conversations par mois [1]. Il traitait les demandes simples [1]."
-    assert [c.n for c in answer.citations] == [1]
+    # each sentence is shown once it is whole and a passage supports it, before the model has finished
+    assert pieces[0].startswith("Klarna a lancé un chatbot IA qui gérait 2,3 millions") and len(pieces) == 2, pieces
+    assert isinstance(answer, Answer) and answer.answerer == "openai:scripted" and answer.outcome == "answer"
+    assert "2,3 millions" in answer.text and "40 millions" in answer.text and answer.citations
+    for c in answer.citations:  # each cites the passage sentence that supports it, highlighted
+        assert c.passage[c.span[0] : c.span[1]] == c.sentence and f"[{c.n}]" in answer.text
+    assert any("2,3 millions" in c.sentence for c in answer.citations)
     assert "[1]" in server.requests[0]["messages"][0]["content"]  # passages are numbered in the prompt
 
 
-def test_reply_with_a_bad_citation_is_replaced_by_the_extractive_answer(llm_pipeline):
+LIES = [
+    "Klarna rembourse tous les clients sous 30 jours, sans condition [1].",  # an invented policy and figure
+    "Air Canada a dû verser 45 000 dollars au client [1].",  # a changed amount
+    "Le chatbot gérait 2,3 millions de conversations par mois pour Lufthansa [1].",  # an invented name
+    "Klarna gérait 9,7 millions de conversations par mois [2].",  # a changed figure, another passage cited
+]
+
+
+@pytest.mark.parametrize("lie", LIES)
+def test_a_lying_server_is_never_shown(llm_pipeline, lie):
     p, server = llm_pipeline
-    server.replies.append("Klarna rembourse tout sous 30 jours [7].")  # invented, and [7] is out of range
+    server.replies.append(lie)
+    items = list(p.stream(QUESTION))
+    shown, answer = "".join(i for i in items if isinstance(i, str)), items[-1]
+    for claim in ("30 jours", "45 000", "Lufthansa", "9,7"):
+        assert claim not in shown and claim not in answer.text
+    assert answer.answerer != "openai:scripted"  # nothing the model said survived: the extractive answer stands in
+    assert "supported by the passages" in (answer.notice or "") or answer.abstained
+
+
+def test_a_true_sentence_citing_the_wrong_passage_is_re_attached_or_dropped(llm_pipeline):
+    p, server = llm_pipeline
+    server.replies.append("Klarna a lancé un chatbot IA qui gérait 2,3 millions de conversations par mois [4]. "
+                          "Air Canada a dû rendre 880 dollars à un client [1].")
     answer = p.ask(QUESTION)
-    assert "30 jours" not in answer.text and "[7]" not in answer.text
-    assert answer.answerer == RulesAnswerer.name and "no valid citation" in answer.notice
-    assert "2,3 millions" in answer.text and answer.citations
+    for c in answer.citations:  # whatever survives cites a passage that holds it
+        assert c.passage[c.span[0] : c.span[1]] == c.sentence
+        said = next(s for s in answer.text.split(". ") if f"[{c.n}]" in s)
+        assert all(n in c.passage for n in ("2,3", "880") if n in said)
+
+
+def test_not_in_the_passages_from_the_model_is_an_abstention_that_offers_a_person(llm_pipeline):
+    p, server = llm_pipeline
+    server.replies.append("NOT_FOUND")
+    answer = p.ask(QUESTION)
+    assert answer.abstained and answer.outcome == "abstain" and answer.handoff == "low_confidence" and not answer.citations
 
 
 def test_unreachable_llm_falls_back(pipeline, settings):

@@ -50,9 +50,11 @@ class Extractive(Answerer, Protocol):
     def answer(self, query: Query) -> Answer: ...
 
 
-def make_answerer(settings: Settings, retriever, idf: Callable[[str], float], calibrated: bool = False) -> Answerer:
-    """The answerer the settings choose: RAG_READER picks the extractive one; RAG_LLM puts a chat model in front.
-    `calibrated`: a calibrator decides (rag.calibration), so the extractive answerer keeps no threshold of its own."""
+def make_answerer(settings: Settings, retriever, idf: Callable[[str], float], embed: Callable[[list[str]], list],
+                  calibrated: bool = False) -> Answerer:
+    """The answerer the settings choose: RAG_READER picks the extractive one; RAG_LLM puts a chat model in front, each
+    of its sentences checked with `embed` (e5 passage vectors). `calibrated`: a calibrator decides (rag.calibration), so
+    the extractive answerer keeps no threshold of its own."""
     if settings.reader == "model":
         from ..reader.scorer import Reader
         from .reader import ReaderAnswerer
@@ -68,4 +70,4 @@ def make_answerer(settings: Settings, retriever, idf: Callable[[str], float], ca
         return extractive
     from .llm import LLMAnswerer, make_chat_model
 
-    return LLMAnswerer(make_chat_model(settings), settings.llm, extractive)
+    return LLMAnswerer(make_chat_model(settings), settings.llm, extractive, embed)

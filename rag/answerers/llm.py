@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 
-from ..answer import MARKER
+from ..answer import abstention
 from ..errors import ConfigError
 from ..schema import Answer, Citation, Hit
 from ..settings import Settings
-from ..text import sentence_spans, stems
+from ..verify import Verdict, Verifier
 from . import Extractive, Query
 
 LANGUAGES = {"fr": "French", "en": "English", "other": "English"}
@@ -49,34 +49,23 @@ def make_chat_model(settings: Settings):
     raise ConfigError(f"RAG_LLM={settings.llm!r}: unknown provider {kind!r}; use openai, ollama or llamacpp")
 
 
-def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
-    """Drop out-of-range [n] markers; return the cleaned text and the valid numbers, in order of appearance."""
-    valid: list[int] = []
-
-    def keep(match: re.Match) -> str:
-        n = int(match.group(1))
-        if 1 <= n <= n_passages:
-            if n not in valid:
-                valid.append(n)
-            return match.group(0)
-        return ""
-
-    cleaned = MARKER.sub(keep, text)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip(), valid
+_END = re.compile(r"[.!?…](?:\s*\[\d{1,3}\])*\s+|\n+")  # a sentence's end, with the markers written after its point
 
 
-def supporting_span(passage: str, claim: str) -> tuple[int, int]:
-    """The passage sentence sharing most stems with the claim."""
-    claim_stems = set(stems(claim))
-    spans = sentence_spans(passage) or [(0, len(passage))]
-    return max(spans, key=lambda s: len(claim_stems & set(stems(passage[s[0] : s[1]]))))
+def shown(v: Verdict) -> str:
+    """A verified sentence as the user reads it: its supporting passage's number before its final point."""
+    body = v.sentence.rstrip()
+    end = body[-1] if body and body[-1] in ".!?…" else "."
+    return f"{body.rstrip('.!?…').rstrip()} [{v.n}]{end}"
 
 
 class LLMAnswerer:
-    def __init__(self, model, name: str, grounding: Extractive) -> None:
+    def __init__(self, model, name: str, grounding: Extractive, embed: Callable[[list[str]], list], verifier: Verifier | None = None) -> None:
         self.model = model
         self.name = name
         self.grounding = grounding  # the extractive answerer: it decides whether there is evidence, and stands in
+        self.embed = embed  # e5 passage vectors (rag.verify compares each generated sentence with the passages)
+        self.verifier = verifier or Verifier.load()
         self.prompt = load_prompt()
 
     def warm_up(self) -> None:
@@ -87,34 +76,50 @@ class LLMAnswerer:
         return [("human", self.prompt.format(passages=passages, question=question, language=LANGUAGES[language]))]
 
     def stream(self, query: Query) -> Iterator[str | Answer]:
+        """Each sentence of the model's reply, once it is whole and a passage supports it (rag.verify), then the answer
+        made of those sentences only. Nothing the model writes is shown before it passed."""
         grounded = self.grounding.answer(query)
         if grounded.abstained:  # no evidence in the passages: nothing for an LLM to say either
             yield grounded
             return
-        parts: list[str] = []
+        passages = [h.text for h in query.hits]
+        raw, buffer, verdicts = [], "", []
         try:
             for chunk in self.model.stream(self.messages(query.question, query.hits, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
-                if piece:
-                    parts.append(piece)
-                    yield piece
+                raw.append(piece)
+                buffer += piece
+                while end := _END.search(buffer):
+                    sentence, buffer = buffer[: end.end()], buffer[end.end() :]
+                    for v in self.verifier.check(sentence, passages, self.embed):
+                        verdicts.append(v)
+                        if v.n is not None:
+                            yield shown(v) + " "
         except Exception as exc:  # noqa: BLE001 -- provider errors vary by SDK; the extractive answer stands in
             yield dataclasses.replace(grounded, notice=f"LLM {self.name} unavailable ({type(exc).__name__}); extractive answer shown")
             return
-        yield self.check("".join(parts), query.hits, query.language, grounded)
+        if buffer.strip():
+            for v in self.verifier.check(buffer, passages, self.embed):
+                verdicts.append(v)
+                if v.n is not None:
+                    yield shown(v)
+        yield self.answer_from("".join(raw), verdicts, query, grounded)
 
-    def check(self, raw: str, hits: list[Hit], language: str, grounded: Answer) -> Answer:
-        """The citation contract: an answer without a valid [n] is replaced by the grounded extractive one."""
-        text, numbers = parse_citations(raw, len(hits))
-        if "NOT_FOUND" in raw or not numbers:
-            reason = "the LLM found nothing" if "NOT_FOUND" in raw else "the LLM answer had no valid citation"
-            return dataclasses.replace(grounded, notice=f"{reason}; extractive answer shown")
-        claims = {n: " ".join(s for s in re.split(r"(?<=[.!?])\s+", text) if f"[{n}]" in s) for n in numbers}
+    def answer_from(self, raw: str, verdicts: list[Verdict], query: Query, grounded: Answer) -> Answer:
+        """The verified sentences, each cited to the passage sentence that supports it. None verified: the model's
+        "not in the passages" is an abstention that offers a person; anything else, the extractive answer stands in."""
+        kept = [v for v in verdicts if v.n is not None]
+        weighed = {**grounded.signals, "llm_sentences": float(len(verdicts)), "llm_dropped": float(len(verdicts) - len(kept))}
+        if not kept:
+            if "NOT_FOUND" in raw:
+                return abstention(query.language, considered=grounded.citations, signals={})
+            reason = "no sentence of the LLM's answer is supported by the passages" if verdicts else "the LLM said nothing"
+            return dataclasses.replace(grounded, notice=f"{reason}; extractive answer shown", signals=weighed)
         citations = []
-        for n in numbers:
-            hit = hits[n - 1]
-            a, b = supporting_span(hit.text, claims[n])
-            citations.append(Citation(n, hit.source, hit.title, hit.date, hit.text, hit.text[a:b], (a, b),
-                                      (hit.start + a, hit.start + b), round(hit.score, 4)))
-        return Answer(text=text, citations=tuple(citations), confidence=grounded.confidence, language=language,
-                      answerer=self.name, signals=grounded.signals)  # calibrated by what the extractive answerer weighed
+        for v in kept:
+            hit = query.hits[v.n - 1]
+            a, b = v.span
+            citations.append(Citation(v.n, hit.source, hit.title, hit.date, hit.text, hit.text[a:b], (a, b),
+                                      (hit.start + a, hit.start + b), round(v.p, 4)))
+        return Answer(text=" ".join(shown(v) for v in kept), citations=tuple(citations), confidence=grounded.confidence,
+                      language=query.language, answerer=self.name, signals=weighed)

@@ -144,7 +144,8 @@ def retrieved(corpus: Corpus, found: Vectors, k: int = 8) -> dict[str, list[int]
     return out
 
 
-def _digest(data_dir: Path) -> str:
+def digest(data_dir: Path) -> str:
+    """A fingerprint of the data files: what the caches are keyed by."""
     digest = hashlib.sha256()
     for path in sorted(Path(data_dir).glob("*.json.gz")):
         digest.update(path.read_bytes())
@@ -153,7 +154,7 @@ def _digest(data_dir: Path) -> str:
 
 def cached_vectors(folder: Path, data_dir: Path, corpus: Corpus) -> Vectors:
     """The embeddings, kept under `folder` by a hash of the data files: a second run (or the eval) skips them."""
-    target = Path(folder) / f"vectors-{_digest(data_dir)}.npz"
+    target = Path(folder) / f"vectors-{digest(data_dir)}.npz"
     if target.exists():
         with np.load(target) as z:
             return Vectors(z["sentences"], z["questions"])
@@ -165,7 +166,7 @@ def cached_vectors(folder: Path, data_dir: Path, corpus: Corpus) -> Vectors:
 
 def cached(folder: Path, data_dir: Path, compute) -> dict[str, list[int]]:
     """The mined negatives, kept under `folder` by a hash of the data files."""
-    target = Path(folder) / f"retrieved-{_digest(data_dir)}.json"
+    target = Path(folder) / f"retrieved-{digest(data_dir)}.json"
     if target.exists():
         return json.loads(target.read_text())
     found = compute()

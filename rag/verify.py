@@ -1,0 +1,164 @@
+"""Every generated sentence checked against a passage before anyone sees it: what makes any model an operator connects
+(hosted, Ollama, vLLM, llama.cpp) safe to show.
+
+A sentence passes when it cites a passage ([n]) that supports it:
+- facts: each number (amounts, percentages, dates: "2,3 millions" and "2.3 million" are one number, thin spaces and
+  currency signs aside) and each proper name of the sentence occurs in that passage;
+- meaning: its e5 vector is close to one sentence of the passage, and its content words are found there; the
+  decision is a logistic regression over those measures fitted on a labelled set (`python -m training.verifier`:
+  public dev split sentences, supported ones and the same with a number, date or name changed, or a fact taken from
+  another passage), its threshold the one that keeps 0.9 of the supported ones there (rag/verifier.json).
+A sentence citing the wrong passage is re-attached to the passage among those given that supports it; one that
+no passage supports is dropped. The supporting sentence is what the citation highlights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .answer import MARKER
+from .text import STOPWORDS, sentence_spans, stems, tokens
+
+WEIGHTS = Path(__file__).parent / "verifier.json"
+NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?|\d+(?:[.,']\d+)*")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def canonical_number(raw: str) -> str:
+    """"45 000", "45,000" and "45000" are one number; so are "2,3" and "2.3": spaces (thin or not) group thousands,
+    and so does a comma or point followed by exactly three digits; any other comma or point is the decimal point."""
+    raw = re.sub(r"[ \u00a0\u202f\u2009]", "", raw)
+    groups, seps = re.split(r"[.,']", raw), re.findall(r"[.,']", raw)
+    out = groups[0]
+    for sep, group in zip(seps, groups[1:]):
+        out += group if len(group) == 3 or sep == "'" else "." + group
+    if "." in out:
+        out = out.rstrip("0").rstrip(".")
+    return out.lstrip("0") or "0"
+
+
+def numbers(text: str) -> set[str]:
+    return {canonical_number(m.group()) for m in NUMBER.finditer(text)}
+
+
+def names(text: str) -> set[str]:
+    """Proper names: capitalised words that do not open a sentence, and acronyms (folded to lower case, no accents)."""
+    found = set()
+    for a, b in sentence_spans(text) or [(0, len(text))]:
+        for i, m in enumerate(_WORD.finditer(text[a:b])):
+            word = m.group().strip("'’-")
+            if len(word) < 2 or _fold(word) in STOPWORDS:
+                continue
+            if (word[0].isupper() and i > 0) or (word.isupper() and len(word) > 1):
+                found.add(_fold(word))
+    return found
+
+
+def missing_facts(sentence: str, passage: str) -> list[str]:
+    """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold."""
+    sentence = MARKER.sub("", sentence)
+    have_numbers = numbers(passage)
+    have_words = {_fold(w) for w in tokens(passage)} | {_fold(m.group()) for m in _WORD.finditer(passage)}
+    lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
+    return lost + [w for w in sorted(names(sentence)) if w not in have_words and not any(w in x for x in have_words)]
+
+
+def coverage(sentence: str, support: str) -> float:
+    """The share of the sentence's content stems that the supporting text holds."""
+    mine = set(stems(sentence))
+    return len(mine & set(stems(support))) / len(mine) if mine else 1.0
+
+
+FEATURES = ("cos", "coverage", "coverage_best", "missing")  # the meaning model reads the first three; "missing" gates
+
+
+def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors) -> tuple[list[float], tuple[int, int]]:
+    """The measures of one (generated sentence, passage) pair, and the passage sentence most like it."""
+    cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+    best = int(np.argmax(cos))
+    a, b = sentences[best]
+    lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
+    return [float(cos[best]), coverage(sentence, passage), coverage(sentence, passage[lo:hi]), float(len(missing_facts(sentence, passage)))], (a, b)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    sentence: str  # as written, without its markers
+    n: int | None  # the passage that supports it (the one cited, or the one it was re-attached to); None: unsupported
+    span: tuple[int, int] | None  # the supporting sentence in that passage
+    p: float  # P(supported) of the best passage
+    reason: str  # "supported", "re-attached from [k]", "no citation", "missing: …", "not said there"
+
+
+@dataclass(frozen=True)
+class Verifier:
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+
+    reads: tuple[int, ...]  # which of FEATURES the meaning model reads
+
+    @classmethod
+    @cache
+    def load(cls, path: Path = WEIGHTS) -> Verifier:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(np.asarray(data["weights"]), float(data["bias"]), np.asarray(data["mean"]), np.asarray(data["scale"]),
+                   float(data["threshold"]), tuple(FEATURES.index(n) for n in data["features"]))
+
+    def probability(self, row: list[float]) -> float:
+        """P(supported) from the meaning measures it reads; 0 when a fact is missing."""
+        if row[FEATURES.index("missing")] > 0:
+            return 0.0
+        z = (np.asarray([row[i] for i in self.reads]) - self.mean) / self.scale
+        return 1.0 / (1.0 + math.exp(-float(np.clip(z @ self.weights + self.bias, -30, 30))))
+
+    def check(self, text: str, passages: list[str], embed) -> list[Verdict]:
+        """A verdict for each sentence of a generated `text` whose markers number `passages` from 1; `embed(texts)`
+        gives e5 passage vectors (the embedder's embed_documents)."""
+        split = [[(a, b) for a, b in sentence_spans(p)] or [(0, len(p))] for p in passages]
+        cache_vectors: dict[int, list] = {}
+
+        def vectors_of(i: int):
+            if i not in cache_vectors:
+                cache_vectors[i] = embed([passages[i][a:b] for a, b in split[i]])
+            return cache_vectors[i]
+
+        out = []
+        for a, b in sentence_spans(text):
+            raw = text[a:b]
+            cited = [int(n) for n in MARKER.findall(raw) if 1 <= int(n) <= len(passages)]
+            sentence = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", raw)).strip()
+            if not re.search(r"\w", sentence):
+                continue  # a bare marker: nothing said
+            if not cited:
+                out.append(Verdict(sentence, None, None, 0.0, "no citation"))
+                continue
+            vector = embed([sentence])[0]
+            scored = []
+            for i in range(len(passages)):
+                row, span = features(sentence, vector, passages[i], split[i], vectors_of(i))
+                scored.append((self.probability(row), i, span, row))
+            own = max((s for s in scored if s[1] + 1 in cited), key=lambda s: s[0])
+            best = max(scored, key=lambda s: (s[0], s[1] + 1 in cited))
+            if own[0] >= self.threshold:
+                out.append(Verdict(sentence, own[1] + 1, own[2], own[0], "supported"))
+            elif best[0] >= self.threshold:
+                out.append(Verdict(sentence, best[1] + 1, best[2], best[0], f"re-attached from [{cited[0]}]"))
+            else:
+                lost = missing_facts(sentence, passages[own[1]])
+                out.append(Verdict(sentence, None, None, own[0], f"missing: {', '.join(lost)}" if lost else "not said there"))
+        return out

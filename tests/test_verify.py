@@ -1,0 +1,66 @@
+"""The check every generated sentence passes before it is shown (rag.verify)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.embeddings import make_embeddings
+from rag.verify import Verifier, canonical_number, missing_facts, names, numbers
+
+KLARNA = ("En février 2024, Klarna a lancé un chatbot IA, développé en collaboration avec OpenAI, qui gérait 2,3 millions "
+          "de conversations par mois, soit deux interactions clients sur trois. Cette automatisation a permis une économie "
+          "d'environ 40 millions de dollars par an, équivalente à la charge de 700 employés.")
+AIR_CANADA = ("Air Canada a utilisé un chatbot qui avait inventé une politique de remboursement ; l'entreprise a été "
+              "contrainte de rendre 880 dollars au client.")
+
+
+@pytest.mark.parametrize("a, b", [("2,3", "2.3"), ("45 000", "45000"), ("45\u202f000", "45,000"), ("1.500", "1500"),
+                                  ("24,0", "24"), ("2024", "2024")])
+def test_one_number_however_it_is_written(a, b):
+    assert canonical_number(a) == canonical_number(b)
+
+
+def test_different_numbers_stay_different():
+    assert canonical_number("2,3") != canonical_number("2,4") and canonical_number("880") != canonical_number("8800")
+    assert numbers("de 11 à 2 minutes, 24 % et 2,3 millions") == {"11", "2", "24", "2.3"}
+
+
+def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
+    assert names("Le chatbot de Klarna et OpenAI remplace 700 employés selon le PDG.") == {"klarna", "openai", "pdg"}
+
+
+@pytest.mark.parametrize("claim, passage, lost", [
+    ("Klarna gérait 2.3 million conversations a month [1].", KLARNA, []),  # the same figure, written the English way
+    ("Air Canada a dû verser 45 000 dollars au client [1].", AIR_CANADA, ["45000"]),
+    ("Klarna rembourse tous les clients sous 30 jours [1].", KLARNA, ["30"]),
+    ("Le chatbot de Lufthansa gérait 2,3 millions de conversations [1].", KLARNA, ["lufthansa"]),
+])
+def test_missing_facts(claim, passage, lost):
+    assert missing_facts(claim, passage) == lost
+
+
+@pytest.fixture(scope="module")
+def check():
+    embed = make_embeddings("hash").embed_documents  # a real, deterministic embedder: identical texts, identical vectors
+    return lambda text: Verifier.load().check(text, [KLARNA, AIR_CANADA], embed)
+
+
+def test_a_quoted_sentence_passes_and_points_at_its_source(check):
+    [v] = check("Klarna a lancé un chatbot IA qui gérait 2,3 millions de conversations par mois [1].")
+    assert v.n == 1 and "2,3 millions" in KLARNA[v.span[0] : v.span[1]] and v.reason == "supported"
+
+
+def test_a_wrong_number_a_wrong_name_or_no_citation_never_passes(check):
+    verdicts = check("Air Canada a dû rendre 8 800 dollars au client [2]. Lufthansa a lancé un chatbot IA [1]. "
+                     "Klarna gérait 2,3 millions de conversations par mois.")
+    assert [v.n for v in verdicts] == [None, None, None]
+    assert verdicts[0].reason.startswith("missing: 8800") and verdicts[2].reason == "no citation"
+
+
+def test_a_true_sentence_citing_the_wrong_passage_is_re_attached(check):
+    [v] = check("L'entreprise a été contrainte de rendre 880 dollars au client [1].")
+    assert v.n == 2 and v.reason == "re-attached from [1]"
+
+
+def test_a_bare_marker_says_nothing(check):
+    assert check("[4]") == []
