@@ -47,7 +47,7 @@ class Settings:
     max_question_chars: int = _setting(2000, "Longer questions are truncated, with a notice.")
     llm: str = _setting(
         "",
-        "Opt-in LLM answerer: empty (extractive, default), `openai:<model>`, `ollama:<model>` or `llamacpp:<file.gguf>`.",
+        "Opt-in LLM answerer: empty (extractive, default), `local[:qwen2.5-coder-0.5b|qwen2.5-coder-1.5b]` (llama.cpp's server started beside the app, `make llm` first), `openai:<model>` (any OpenAI-compatible server: hosted, vLLM, llama.cpp), `ollama:<model>` or `llamacpp:<file.gguf>`. Every sentence it writes is checked against its passage before it is shown.",
     )
     llm_base_url: str = _setting("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI).")
     llm_api_key: str = _setting("", "API key for the OpenAI-compatible server (any text for local servers).")

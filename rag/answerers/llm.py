@@ -13,6 +13,7 @@ from ..answer import abstention
 from ..errors import ConfigError
 from ..schema import Answer, Citation, Hit
 from ..settings import Settings
+from ..text import sentence_spans, stems
 from ..verify import Verdict, Verifier
 from . import Extractive, Query
 
@@ -49,6 +50,8 @@ def make_chat_model(settings: Settings):
     raise ConfigError(f"RAG_LLM={settings.llm!r}: unknown provider {kind!r}; use openai, ollama or llamacpp")
 
 
+PROMPT_PASSAGES = 3  # passages the model reads
+NEIGHBOURS = 1  # sentences on each side of the one that matters
 _END = re.compile(r"[.!?…](?:\s*\[\d{1,3}\])*\s+|\n+")  # a sentence's end, with the markers written after its point
 
 
@@ -71,8 +74,24 @@ class LLMAnswerer:
     def warm_up(self) -> None:
         self.grounding.warm_up()
 
-    def messages(self, question: str, hits: list[Hit], language: str) -> list[tuple[str, str]]:
-        passages = "\n\n".join(f"[{i}] ({h.title}, {h.source})\n{h.text}" for i, h in enumerate(hits, start=1))
+    def excerpts(self, query: Query, grounded: Answer) -> list[tuple[Hit, int, int]]:
+        """What the model reads, sized for a CPU (prompt reading sets the wait): the top passages' sentence that matters
+        (the one the extractive answer quoted, else the one sharing most words with the question) with its neighbours,
+        as (hit, start, end) in the hit's text."""
+        asked = set(stems(query.question))
+        quoted = {(c.passage, c.span[0]) for c in grounded.citations or grounded.considered}
+        out = []
+        for h in query.hits[:PROMPT_PASSAGES]:
+            spans = sentence_spans(h.text) or [(0, len(h.text))]
+            anchor = next((i for i, (a, _) in enumerate(spans) if (h.text, a) in quoted), None)
+            if anchor is None:
+                anchor = max(range(len(spans)), key=lambda i: len(asked & set(stems(h.text[spans[i][0] : spans[i][1]]))))
+            out.append((h, spans[max(0, anchor - NEIGHBOURS)][0], spans[min(len(spans) - 1, anchor + NEIGHBOURS)][1]))
+        return out
+
+    def messages(self, question: str, excerpts: list[tuple[Hit, int, int]], language: str) -> list[tuple[str, str]]:
+        # the fixed instructions come first, so the server's prompt cache reuses them from one question to the next
+        passages = "\n\n".join(f"[{i}] ({h.title})\n{h.text[a:b]}" for i, (h, a, b) in enumerate(excerpts, start=1))
         return [("human", self.prompt.format(passages=passages, question=question, language=LANGUAGES[language]))]
 
     def stream(self, query: Query) -> Iterator[str | Answer]:
@@ -82,10 +101,11 @@ class LLMAnswerer:
         if grounded.abstained:  # no evidence in the passages: nothing for an LLM to say either
             yield grounded
             return
-        passages = [h.text for h in query.hits]
+        excerpts = self.excerpts(query, grounded)
+        passages = [h.text[a:b] for h, a, b in excerpts]
         raw, buffer, verdicts = [], "", []
         try:
-            for chunk in self.model.stream(self.messages(query.question, query.hits, query.language)):
+            for chunk in self.model.stream(self.messages(query.question, excerpts, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
                 raw.append(piece)
                 buffer += piece
@@ -103,9 +123,10 @@ class LLMAnswerer:
                 verdicts.append(v)
                 if v.n is not None:
                     yield shown(v)
-        yield self.answer_from("".join(raw), verdicts, query, grounded)
+        yield self.answer_from("".join(raw), verdicts, excerpts, query, grounded)
 
-    def answer_from(self, raw: str, verdicts: list[Verdict], query: Query, grounded: Answer) -> Answer:
+    def answer_from(self, raw: str, verdicts: list[Verdict], excerpts: list[tuple[Hit, int, int]], query: Query,
+                    grounded: Answer) -> Answer:
         """The verified sentences, each cited to the passage sentence that supports it. None verified: the model's
         "not in the passages" is an abstention that offers a person; anything else, the extractive answer stands in."""
         kept = [v for v in verdicts if v.n is not None]
@@ -117,8 +138,8 @@ class LLMAnswerer:
             return dataclasses.replace(grounded, notice=f"{reason}; extractive answer shown", signals=weighed)
         citations = []
         for v in kept:
-            hit = query.hits[v.n - 1]
-            a, b = v.span
+            hit, start, _ = excerpts[v.n - 1]
+            a, b = start + v.span[0], start + v.span[1]
             citations.append(Citation(v.n, hit.source, hit.title, hit.date, hit.text, hit.text[a:b], (a, b),
                                       (hit.start + a, hit.start + b), round(v.p, 4)))
         return Answer(text=" ".join(shown(v) for v in kept), citations=tuple(citations), confidence=grounded.confidence,
