@@ -6,6 +6,7 @@ The page is a thin shell: the Desk (rag/desk/) owns conversations, rag/desk/chat
 
 import math
 import os
+import signal
 import sys
 import threading
 
@@ -246,19 +247,17 @@ def main() -> int:
     from rag.local_llm import serve_for
 
     llm_server = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stop during start-up still runs the finally below
     try:
         settings, llm_server = serve_for(Settings.from_env())  # RAG_LLM=local: llama.cpp's server beside the app
         app = create_app(settings)
-    except RelaisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if llm_server:
-            llm_server.stop()
-        return 1
-    print(f"Relais on http://{settings.host}:{settings.port}  (agents: /agent, API: /docs)", file=sys.stderr)
-    try:
+        print(f"Relais on http://{settings.host}:{settings.port}  (agents: /agent, API: /docs)", file=sys.stderr)
         # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local client (FORWARDED_ALLOW_IPS),
         # and its rule differs from ours; rag/desk/guards.py's ProxyHeaders reads it, from RAG_TRUSTED_PROXIES only
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
+    except RelaisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         if llm_server:
             llm_server.stop()  # stops with the app

@@ -25,6 +25,7 @@ from rag.calibration import fit
 from rag.conversation import standalone_question
 from rag.errors import RelaisError
 from rag.indexing import ingest
+from rag.local_llm import serve_for
 from rag.pipeline import Pipeline
 from rag.schema import Answer, Citation
 from rag.settings import Settings
@@ -133,7 +134,8 @@ def calibrate(paths: list[Path], config: Config, base: Settings, out: Path, log)
     if len({right for _, right in rows}) < 2:
         raise RelaisError(f"--calibrate needs cases answered right and wrong ({len(rows)} with an answer): add cases")
     names = tuple(sorted({k for s, _ in rows for k in s}))
-    about = {"answerer": config.overrides.get("reader", base.reader), "fitted_on": [str(p) for p in paths],
+    reader = config.overrides.get("reader", base.reader)
+    about = {"answerer": "reader" if reader == "model" else reader, "fitted_on": [str(p) for p in paths],
              "embeddings": config.overrides.get("embeddings", base.embeddings),
              "made_by": "python eval/run.py --calibrate"}
     calibrator = fit([[s.get(k, 0.0) for k in names] for s, _ in rows], [int(r) for _, r in rows], names, about)
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("never calibrate on the held-out file: pass tuning cases, or your own")
     log = lambda msg: print(msg, file=sys.stderr)
     try:
-        env = Settings.from_env()
+        env, _ = serve_for(Settings.from_env())  # RAG_LLM=local: llama.cpp's server for the llm configuration (stopped at exit)
         base = env.replace(llm="")  # every configuration is LLM-free except the one named llm
         configs = list(CONFIGS)
         if env.llm:

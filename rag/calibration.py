@@ -169,6 +169,10 @@ def load_decision(path: Path | None, answerer: str, target: float, closest_targe
             raise ConfigError(f"RAG_CALIBRATION={path}: no such file; make it with `python eval/run.py --calibrate {path} --cases …`")
         return None
     calibrator = Calibrator.load(p)
+    fitted_for = calibrator.about.get("answerer", answerer)
+    if fitted_for != answerer:  # another answerer's signals: its probabilities would mean nothing here
+        raise ConfigError(f"{p} was fitted for the {fitted_for} answerer, not {answerer} (RAG_READER): calibrate again with "
+                          f"`python eval/run.py --calibrate {p} --cases …` under this RAG_READER, or unset RAG_CALIBRATION")
     fitted_with = calibrator.about.get("embeddings", "e5-small")
     if fitted_with != embeddings:
         if path:

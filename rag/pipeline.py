@@ -41,8 +41,9 @@ class Pipeline:
         name = "reader" if settings.reader == "model" else settings.reader
         self.decision = None if raw or own else load_decision(
             settings.calibration or None, name, settings.target_precision, settings.closest_precision, settings.embeddings)
-        self.answerer = answerer or make_answerer(settings, self.retriever, self._idf, self.embeddings.embed_documents,
-                                                       calibrated=raw or self.decision is not None)
+        self.answerer = answerer or make_answerer(
+            settings, self.retriever, self._idf, self.embeddings.embed_documents, calibrated=raw or self.decision is not None,
+            decide=self.decision.apply if self.decision else None)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> Pipeline:
@@ -126,13 +127,17 @@ class Pipeline:
                     for sentence in gate.feed(item):
                         shown = True
                         yield sentence
+            for sentence in gate.feed("\n"):  # the preview's last sentence, whole now that the answerer is done
+                shown = True
+                yield sentence
         answer = self._exit(answer or abstention(lang))
         if not shown:
             yield from _pieces(answer.text)
         timings["answer_ms"] = _ms(t)
         if intent == "sensitive":
             text_out = answer.text if not answer.abstained else SENSITIVE["fr" if lang == "fr" else "en"]
-            answer = dataclasses.replace(answer, handoff="sensitive", text=text_out)
+            answer = dataclasses.replace(answer, handoff="sensitive", text=text_out,
+                                         outcome="abstain" if answer.abstained else answer.outcome)
         timings["total_ms"] = _ms(started)
         notices = " ".join(n for n in (notice, answer.notice) if n) or None
         yield dataclasses.replace(answer, notice=notices, timings=timings)

@@ -4,10 +4,14 @@
 A sentence passes when it cites a passage ([n]) that supports it:
 - facts: each number (amounts, percentages, dates: "2,3 millions" and "2.3 million" are one number, thin spaces and
   currency signs aside) and each proper name of the sentence occurs in that passage;
-- meaning: its e5 vector is close to one sentence of the passage, and its content words are found there; the
-  decision is a logistic regression over those measures fitted on a labelled set (`python -m training.verifier`:
-  public dev split sentences, supported ones and the same with a number, date or name changed, or a fact taken from
-  another passage), its threshold the one that keeps 0.9 of the supported ones there (rag/verifier.json).
+- meaning: a logistic regression over how close it is to the passage (e5 cosine to its nearest sentence, the share
+  of its content words found in the passage and around that sentence), fitted on a labelled set (`python -m
+  training.verifier`: public dev split sentences, supported ones and the same with a number, date or name changed,
+  or a fact taken from another passage), each measure kept only if it argues for support, the threshold the one
+  that keeps 0.9 of the supported ones there (rag/verifier.json). Fitted so, it reads the shared words only: a
+  sentence passes when its content words are in the passage, near the sentence it restates. Paraphrases in other
+  words are dropped (the extractive answer then stands in): safe, not generous; a labelled set with real
+  paraphrases would let it learn more.
 A sentence citing the wrong passage is re-attached to the passage among those given that supports it; one that
 no passage supports is dropped. The supporting sentence is what the citation highlights.
 """
@@ -61,7 +65,8 @@ def names(text: str) -> set[str]:
             word = m.group().strip("'’-")
             if len(word) < 2 or _fold(word) in STOPWORDS:
                 continue
-            if (word[0].isupper() and i > 0) or (word.isupper() and len(word) > 1):
+            # inside a sentence a capital marks a name; the opening word counts too unless it is a function word
+            if word[0].isupper() or (word.isupper() and len(word) > 1):
                 found.add(_fold(word))
     return found
 
@@ -70,9 +75,10 @@ def missing_facts(sentence: str, passage: str) -> list[str]:
     """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold."""
     sentence = MARKER.sub("", sentence)
     have_numbers = numbers(passage)
-    have_words = {_fold(w) for w in tokens(passage)} | {_fold(m.group()) for m in _WORD.finditer(passage)}
+    words = {_fold(m.group().strip("'’-")) for m in _WORD.finditer(passage)}
+    have_words = words | {part for w in words for part in re.split(r"['’-]", w)} | {_fold(w) for w in tokens(passage)}
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
-    return lost + [w for w in sorted(names(sentence)) if w not in have_words and not any(w in x for x in have_words)]
+    return lost + [w for w in sorted(names(sentence)) if w not in have_words]  # whole words: "Meta" is not "métadonnées"
 
 
 def coverage(sentence: str, support: str) -> float:
@@ -81,12 +87,16 @@ def coverage(sentence: str, support: str) -> float:
     return len(mine & set(stems(support))) / len(mine) if mine else 1.0
 
 
-FEATURES = ("cos", "coverage", "coverage_best", "missing")  # the meaning model reads the first three; "missing" gates
+FEATURES = ("cos", "coverage", "coverage_best", "missing")  # what the meaning model may read ("reads"); "missing" gates
 
 
 def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors) -> tuple[list[float], tuple[int, int]]:
-    """The measures of one (generated sentence, passage) pair, and the passage sentence most like it."""
-    cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+    """The measures of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine;
+    by shared words when `vector` is None, for a model that does not read the cosine)."""
+    if vector is None:
+        cos = np.asarray([coverage(sentence, passage[a:b]) for a, b in sentences])
+    else:
+        cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
     best = int(np.argmax(cos))
     a, b = sentences[best]
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
@@ -133,6 +143,8 @@ class Verifier:
         cache_vectors: dict[int, list] = {}
 
         def vectors_of(i: int):
+            if FEATURES.index("cos") not in self.reads:
+                return None
             if i not in cache_vectors:
                 cache_vectors[i] = embed([passages[i][a:b] for a, b in split[i]])
             return cache_vectors[i]
@@ -147,7 +159,7 @@ class Verifier:
             if not cited:
                 out.append(Verdict(sentence, None, None, 0.0, "no citation"))
                 continue
-            vector = embed([sentence])[0]
+            vector = embed([sentence])[0] if FEATURES.index("cos") in self.reads else None
             scored = []
             for i in range(len(passages)):
                 row, span = features(sentence, vector, passages[i], split[i], vectors_of(i))

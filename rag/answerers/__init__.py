@@ -51,7 +51,7 @@ class Extractive(Answerer, Protocol):
 
 
 def make_answerer(settings: Settings, retriever, idf: Callable[[str], float], embed: Callable[[list[str]], list],
-                  calibrated: bool = False) -> Answerer:
+                  calibrated: bool = False, decide: Callable[[Answer], Answer] | None = None) -> Answerer:
     """The answerer the settings choose: RAG_READER picks the extractive one; RAG_LLM puts a chat model in front, each
     of its sentences checked with `embed` (e5 passage vectors). `calibrated`: a calibrator decides (rag.calibration), so
     the extractive answerer keeps no threshold of its own."""
@@ -70,4 +70,4 @@ def make_answerer(settings: Settings, retriever, idf: Callable[[str], float], em
         return extractive
     from .llm import LLMAnswerer, make_chat_model
 
-    return LLMAnswerer(make_chat_model(settings), settings.llm, extractive, embed)
+    return LLMAnswerer(make_chat_model(settings), settings.llm, extractive, embed, decide=decide)

@@ -5,12 +5,12 @@ imported here only, inside functions."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterator
 from importlib import resources
 
 from ..answer import abstention
 from ..errors import ConfigError
+from ..injection import flagged
 from ..schema import Answer, Citation, Hit
 from ..settings import Settings
 from ..text import sentence_spans, stems
@@ -47,12 +47,15 @@ def make_chat_model(settings: Settings):
         except ImportError:
             raise ConfigError("RAG_LLM=llamacpp:… needs the llamacpp extra: pip install -e '.[llamacpp]'") from None
         return ChatLlamaCpp(model_path=target, temperature=0, n_ctx=4096, max_tokens=300, streaming=True)
-    raise ConfigError(f"RAG_LLM={settings.llm!r}: unknown provider {kind!r}; use openai, ollama or llamacpp")
+    if kind == "local":
+        raise ConfigError("RAG_LLM=local is started by `python app.py` (make run) and `eval/run.py`; elsewhere run "
+                          "`python -m rag.local_llm serve` and set RAG_LLM=openai:qwen2.5-coder-0.5b "
+                          "RAG_LLM_BASE_URL=http://127.0.0.1:8080/v1")
+    raise ConfigError(f"RAG_LLM={settings.llm!r}: unknown provider {kind!r}; use local, openai, ollama or llamacpp")
 
 
 PROMPT_PASSAGES = 3  # passages the model reads
 NEIGHBOURS = 1  # sentences on each side of the one that matters
-_END = re.compile(r"[.!?…](?:\s*\[\d{1,3}\])*\s+|\n+")  # a sentence's end, with the markers written after its point
 
 
 def shown(v: Verdict) -> str:
@@ -63,10 +66,12 @@ def shown(v: Verdict) -> str:
 
 
 class LLMAnswerer:
-    def __init__(self, model, name: str, grounding: Extractive, embed: Callable[[list[str]], list], verifier: Verifier | None = None) -> None:
+    def __init__(self, model, name: str, grounding: Extractive, embed: Callable[[list[str]], list], verifier: Verifier | None = None,
+                 decide: Callable[[Answer], Answer] | None = None) -> None:
         self.model = model
         self.name = name
         self.grounding = grounding  # the extractive answerer: it decides whether there is evidence, and stands in
+        self.decide = decide or (lambda answer: answer)  # the calibrated decision the pipeline's exit applies
         self.embed = embed  # e5 passage vectors (rag.verify compares each generated sentence with the passages)
         self.verifier = verifier or Verifier.load()
         self.prompt = load_prompt()
@@ -98,22 +103,26 @@ class LLMAnswerer:
         """Each sentence of the model's reply, once it is whole and a passage supports it (rag.verify), then the answer
         made of those sentences only. Nothing the model writes is shown before it passed."""
         grounded = self.grounding.answer(query)
-        if grounded.abstained:  # no evidence in the passages: nothing for an LLM to say either
+        # no evidence the exit would let through (the calibrator's answer band; the LLM's answer is judged on the same
+        # signals): nothing for an LLM to say either, and no model call to pay for
+        if self.decide(grounded).abstained:
             yield grounded
             return
         excerpts = self.excerpts(query, grounded)
         passages = [h.text[a:b] for h, a, b in excerpts]
+        tainted = [bool(flagged(h.text)) for h, _, _ in excerpts]  # the exit's screen refuses what cites them
         raw, buffer, verdicts = [], "", []
         try:
             for chunk in self.model.stream(self.messages(query.question, excerpts, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
                 raw.append(piece)
                 buffer += piece
-                while end := _END.search(buffer):
-                    sentence, buffer = buffer[: end.end()], buffer[end.end() :]
+                spans = sentence_spans(buffer)
+                if len(spans) > 1:  # every sentence but the last is whole ("M. Dupont" is not a sentence's end)
+                    sentence, buffer = buffer[: spans[-1][0]], buffer[spans[-1][0] :]
                     for v in self.verifier.check(sentence, passages, self.embed):
                         verdicts.append(v)
-                        if v.n is not None:
+                        if v.n is not None and not tainted[v.n - 1]:  # a hostile passage's sentences wait for the exit
                             yield shown(v) + " "
         except Exception as exc:  # noqa: BLE001 -- provider errors vary by SDK; the extractive answer stands in
             yield dataclasses.replace(grounded, notice=f"LLM {self.name} unavailable ({type(exc).__name__}); extractive answer shown")
@@ -121,7 +130,7 @@ class LLMAnswerer:
         if buffer.strip():
             for v in self.verifier.check(buffer, passages, self.embed):
                 verdicts.append(v)
-                if v.n is not None:
+                if v.n is not None and not tainted[v.n - 1]:
                     yield shown(v)
         yield self.answer_from("".join(raw), verdicts, excerpts, query, grounded)
 

@@ -67,8 +67,9 @@ Clock = Callable[[], float]  # seconds since the epoch, like time.time
 class Database:
     def __init__(self, url: str, hub: Hub | None = None, clock: Clock = time.time) -> None:
         """`url`: a SQLite file path (or sqlite:///path) or postgresql://user:password@host:port/name.
-        `clock`: the desk's time, read for every timestamp it stores and every expiry, lease and window it checks
-        (sessions, presence, rate-limit windows, the answer lease); tests pass their own to hold time still."""
+        `clock`: the desk's time, read for every timestamp it stores and every expiry, lease and window it keeps in the
+        database (sessions, presence, the shared rate-limit windows, the answer lease); tests pass their own to hold
+        time still. Waits and in-memory limits run on the machine's monotonic clock."""
         self.hub = hub or Hub()
         self.clock = clock
         self.url = str(url)

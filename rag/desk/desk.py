@@ -156,7 +156,9 @@ class Desk:
         server was killed, say) and the question, when it is still the last one and the bot's to answer, is answered now."""
         cid = prior.conversation_id
         reply = self.conversations.reply_to(prior)
-        while reply is None and self.conversation(cid).state == "bot" and self.db.now() < prior.created + self.answer_lease:
+        # the lease is counted from the stored time, the wait on this machine's own monotonic clock
+        deadline = time.monotonic() + max(0.0, prior.created + self.answer_lease - self.db.now())
+        while reply is None and self.conversation(cid).state == "bot" and time.monotonic() < deadline:
             time.sleep(0.1)
             reply = self.conversations.reply_to(prior)
         conv = self.conversation(cid)
