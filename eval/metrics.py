@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.answer import MARKER
+from rag.messages import LEAD_IN
 from rag.schema import Answer, Hit
-from rag.text import normalize
+from rag.text import normalize, sentence_spans
+from rag.verify import missing_facts
 
 from .cases import Case
 
 KEYS = (
     "n_cases", "hit_at_1", "hit_at_5", "mrr", "answer_accuracy", "citation_precision", "abstain_accuracy",
     "false_abstain_rate", "handoff_recall", "false_handoff_rate", "shown_precision", "coverage", "closest_shown", "aurc",
+    "unsupported_facts", "llm_dropped_share",
     "latency_p50_ms", "latency_p95_ms",
 )
-LOWER_IS_BETTER = {"false_abstain_rate", "false_handoff_rate", "aurc", "latency_p50_ms", "latency_p95_ms"}
+LOWER_IS_BETTER = {"false_abstain_rate", "false_handoff_rate", "aurc", "unsupported_facts", "latency_p50_ms", "latency_p95_ms"}
 
 
 @dataclass
@@ -41,6 +45,22 @@ def first_relevant(hits: list[Hit], case: Case) -> int | None:
 
 def correct(record: Record) -> bool:
     return not record.answer.abstained and contains_any(record.answer.text, record.case.answer_contains)
+
+
+def unsupported_facts(answer: Answer) -> int:
+    """Sentences of a shown answer holding a number or name that the passage they cite lacks (rag.verify's check)."""
+    if answer.abstained:
+        return 0
+    by_n = {c.n: c.passage for c in answer.citations}
+    text = answer.text
+    for lead in filter(None, LEAD_IN.values()):  # the bot's own words introducing a quote claim nothing
+        text = text.replace(lead, "")
+    count = 0
+    for a, b in sentence_spans(text):
+        sentence = text[a:b]
+        cited = [by_n[int(n)] for n in MARKER.findall(sentence) if int(n) in by_n]
+        count += bool(cited) and all(missing_facts(sentence, p) for p in cited)
+    return count
 
 
 def would_be_right(record: Record) -> bool:
@@ -106,6 +126,9 @@ def compute(records: list[Record]) -> dict:
         "coverage": _share([not r.answer.abstained for r in answerable]),
         "closest_shown": _share([r.answer.outcome == "closest" for r in records if r.case.expect != "handoff"]),
         "aurc": aurc(risk_coverage(records)),
+        "unsupported_facts": sum(unsupported_facts(r.answer) for r in records),  # in sentences shown; 0 is the goal
+        "llm_dropped_share": round(sum(r.answer.signals.get("llm_dropped", 0) for r in records)
+                                   / max(1, sum(r.answer.signals.get("llm_sentences", 0) for r in records)), 4),
         "latency_p50_ms": percentile([r.ms for r in records], 0.5),
         "latency_p95_ms": percentile([r.ms for r in records], 0.95),
         "stages_ms": {s: {"p50": percentile([r.stages.get(s, 0.0) for r in records], 0.5),

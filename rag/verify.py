@@ -65,8 +65,9 @@ def names(text: str) -> set[str]:
             word = m.group().strip("'’-")
             if len(word) < 2 or _fold(word) in STOPWORDS:
                 continue
-            # inside a sentence a capital marks a name; the opening word counts too unless it is a function word
-            if word[0].isupper() or (word.isupper() and len(word) > 1):
+            # inside a sentence a capital marks a name (an opening word's capital says nothing: a name there is left to
+            # the words check, which wants every content word in the passage or the question)
+            if (word[0].isupper() and i > 0) or (word.isupper() and len(word) > 1):
                 found.add(_fold(word))
     return found
 
@@ -90,9 +91,11 @@ def coverage(sentence: str, support: str) -> float:
 FEATURES = ("cos", "coverage", "coverage_best", "missing")  # what the meaning model may read ("reads"); "missing" gates
 
 
-def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors) -> tuple[list[float], tuple[int, int]]:
+def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors,
+             question: str = "") -> tuple[list[float], tuple[int, int]]:
     """The measures of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine;
-    by shared words when `vector` is None, for a model that does not read the cosine)."""
+    by shared words when `vector` is None, for a model that does not read the cosine). An answer restates its
+    question: the question's words count as found (they claim nothing; its facts are checked against the passage)."""
     if vector is None:
         cos = np.asarray([coverage(sentence, passage[a:b]) for a, b in sentences])
     else:
@@ -100,7 +103,8 @@ def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int
     best = int(np.argmax(cos))
     a, b = sentences[best]
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
-    return [float(cos[best]), coverage(sentence, passage), coverage(sentence, passage[lo:hi]), float(len(missing_facts(sentence, passage)))], (a, b)
+    return [float(cos[best]), coverage(sentence, f"{passage} {question}"), coverage(sentence, f"{passage[lo:hi]} {question}"),
+            float(len(missing_facts(sentence, passage)))], (a, b)
 
 
 @dataclass(frozen=True)
@@ -136,9 +140,9 @@ class Verifier:
         z = (np.asarray([row[i] for i in self.reads]) - self.mean) / self.scale
         return 1.0 / (1.0 + math.exp(-float(np.clip(z @ self.weights + self.bias, -30, 30))))
 
-    def check(self, text: str, passages: list[str], embed) -> list[Verdict]:
+    def check(self, text: str, passages: list[str], embed, question: str = "") -> list[Verdict]:
         """A verdict for each sentence of a generated `text` whose markers number `passages` from 1; `embed(texts)`
-        gives e5 passage vectors (the embedder's embed_documents)."""
+        gives e5 passage vectors (the embedder's embed_documents); `question`: what the text answers."""
         split = [[(a, b) for a, b in sentence_spans(p)] or [(0, len(p))] for p in passages]
         cache_vectors: dict[int, list] = {}
 
@@ -162,7 +166,7 @@ class Verifier:
             vector = embed([sentence])[0] if FEATURES.index("cos") in self.reads else None
             scored = []
             for i in range(len(passages)):
-                row, span = features(sentence, vector, passages[i], split[i], vectors_of(i))
+                row, span = features(sentence, vector, passages[i], split[i], vectors_of(i), question)
                 scored.append((self.probability(row), i, span, row))
             own = max((s for s in scored if s[1] + 1 in cited), key=lambda s: s[0])
             best = max(scored, key=lambda s: (s[0], s[1] + 1 in cited))

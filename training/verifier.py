@@ -4,7 +4,8 @@ Fits the check every generated sentence passes (rag.verify) on a labelled set bu
 (articles the reader never trained on), and measures it as a classifier on a part kept out of the fit.
 
 For each answerable question, the passage is its paragraph and the answer sentence S the one holding the gold answer:
-- supported: S as written; S's clause that holds the answer; S without its parentheses and its opening clause;
+- supported: S as written; S's clause that holds the answer; S without its parentheses and its opening clause; the
+  answer restating the question (its words, then the gold answer);
 - unsupported: S with a number changed, S with a name swapped for one from another article, S with its answer
   replaced by another article's answer of the same kind (a fact taken from another passage), and a sentence of
   another article cited to this passage.
@@ -39,9 +40,12 @@ def half(title: str) -> str:
     return "fit" if int(hashlib.sha256(title.encode()).hexdigest(), 16) % 2 == 0 else "report"
 
 
-def variants(sentence: str, answer: str, rng: random.Random, other_names: list[str], other: str, other_answer: str) -> list[tuple[str, int, str]]:
+def variants(sentence: str, answer: str, rng: random.Random, other_names: list[str], other: str, other_answer: str,
+             restated: str = "") -> list[tuple[str, int, str]]:
     """(text, supported?, kind) made from one answer sentence."""
     out = [(sentence, 1, "as written")]
+    if restated:
+        out.append((restated, 1, "question restated"))
     clauses = [c.strip() for c in re.split(r"[,;:]\s", sentence) if answer in c]
     if clauses and len(clauses[0].split()) >= 4 and clauses[0] != sentence:
         out.append((clauses[0].rstrip(".") + ".", 1, "clause"))
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in corpus.sentences:
         if s.article in dev:
             by_article_names.setdefault(s.article, set()).update(re.findall(r"\b[A-ZÉÈ][a-zà-ÿ]{3,}", s.text[1:]))
-    cache = args.cache / f"set-{args.questions}-{args.seed}-{data_digest(args.data)}.json"
+    cache = args.cache / f"set-v3-{args.questions}-{args.seed}-{data_digest(args.data)}.json"
     if cache.is_file():  # the labelled set and its measures, from an earlier run on the same data
         rows, labels, kinds, parts = json.loads(cache.read_text())
         picked = []
@@ -105,11 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         others = [o for o in picked if o.article != q.article and o.language == q.language]
         o = rng.choice(others)
         other_names = sorted(by_article_names.get(o.article, set()))
-        made = variants(sentence, q.answers[0], rng, other_names, corpus.sentences[o.answer_sentence].text, o.answers[0])
+        restated = f"{re.sub(r'[?¿]+$', '', q.text).strip()} : {q.answers[0]}."  # what a short generated answer looks like
+        made = variants(sentence, q.answers[0], rng, other_names, corpus.sentences[o.answer_sentence].text, o.answers[0], restated)
         spans = sentence_spans(passage) or [(0, len(passage))]
         vectors = embedder.embed_documents([passage[a:b] for a, b in spans] + [t for t, _, _ in made])
         for (text, label, kind), vector in zip(made, vectors[len(spans):]):
-            row, _ = features(text, vector, passage, spans, vectors[: len(spans)])
+            row, _ = features(text, vector, passage, spans, vectors[: len(spans)], q.text)
             rows.append(row)
             labels.append(label)
             kinds.append(kind)
