@@ -31,7 +31,7 @@ def measure(model: str, questions: list[str], data: Path) -> dict:
         p = Pipeline(settings.replace(llm=f"openai:{model}", llm_base_url=url, llm_api_key="local", calibration="none",
                                       llm_timeout=300.0)).warm_up()
         p.ask(questions[0])  # the server's prompt cache holds the fixed part from here on, as in use
-        first, total, sentences, dropped, model_answers = [], [], 0, 0, 0
+        first, total, sentences, dropped, model_answers, not_found = [], [], 0, 0, 0, 0
         for q in questions:
             started, seen = time.perf_counter(), None
             for item in p.stream(q):
@@ -40,16 +40,17 @@ def measure(model: str, questions: list[str], data: Path) -> dict:
                 elif seen is None:
                     seen = time.perf_counter() - started
             total.append(time.perf_counter() - started)
-            if seen is not None:
+            if seen is not None and answer.answerer.startswith("openai:"):  # a sentence the model wrote, verified
                 first.append(seen)
+            not_found += bool(answer.signals.get("llm_not_found"))
             sentences += int(answer.signals.get("llm_sentences", 0))
             dropped += int(answer.signals.get("llm_dropped", 0))
             model_answers += answer.answerer.startswith("openai:")
     return {"model": model, "questions": len(questions), "first_p50_s": round(percentile(first, 0.5), 2),
-            "first_p95_s": round(percentile(first, 0.95), 2), "with_a_shown_sentence": len(first),
+            "first_p95_s": round(percentile(first, 0.95), 2), "with_a_generated_sentence_shown": len(first),
             "total_p50_s": round(percentile(total, 0.5), 2), "total_p95_s": round(percentile(total, 0.95), 2),
             "generated_sentences": sentences, "dropped_share": round(dropped / sentences, 3) if sentences else None,
-            "answers_from_the_model": model_answers}
+            "answers_from_the_model": model_answers, "model_said_not_found": not_found}
 
 
 def main(argv: list[str] | None = None) -> int:

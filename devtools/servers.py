@@ -24,13 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
+from rag.processes import free_port, stop  # the helpers the product's local LLM server uses too
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveApp:
@@ -59,13 +55,7 @@ class LiveApp:
         raise RuntimeError(f"app did not answer /health within {timeout} s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def kill(self) -> None:
         """SIGKILL, as a crash or a pulled plug: no shutdown code runs, open connections just drop."""

@@ -210,7 +210,7 @@ def chart(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run evaluation cases through Relais configurations.")
     parser.add_argument("--cases", type=Path, action="append", required=True, help="JSON Lines case file (repeatable)")
-    parser.add_argument("--config", action="append", choices=[c.name for c in CONFIGS] + ["llm"],
+    parser.add_argument("--config", action="append", choices=[c.name for c in CONFIGS] + ["llm", "llm-own"],
                         help="configurations to run (repeatable; default: all, plus llm when RAG_LLM is set)")
     parser.add_argument("--json", type=Path, help="write the metrics as JSON here")
     parser.add_argument("--report", type=Path, help="write report.md and chart.png into this folder")
@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         base = env.replace(llm="")  # every configuration is LLM-free except the one named llm
         configs = list(CONFIGS)
         if env.llm:
-            configs.append(Config("llm", {"llm": env.llm}, help=f"opt-in LLM answerer {env.llm}"))
+            configs.append(Config("llm", {"llm": env.llm}, help=f"opt-in LLM answerer {env.llm}, calibrated like the default"))
+            configs.append(Config("llm-own", {"llm": env.llm, "calibration": "off"},
+                                  help=f"{env.llm} gated by the rules' own threshold: called far more often"))
         if args.config:
             configs = [c for c in configs if c.name in args.config]
             if not configs:

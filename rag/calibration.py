@@ -148,7 +148,7 @@ class Decision:
 
     def apply(self, answer: Answer) -> Answer:
         """Answer, closest passages, or abstain, by P(right); only for an answer its answerer could have given."""
-        if not answer.signals:  # nothing weighed: no passage, or not an answerer's answer
+        if not any(n in answer.signals for n in self.calibrator.names):  # nothing it reads: no passage, or no answerer's
             return answer
         p = round(self.calibrator.probability(answer.signals), 4)
         if answer.outcome == "answer" and p >= self.answer_at:

@@ -15,7 +15,6 @@ import argparse
 import atexit
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .processes import free_port, stop
 
 
 @dataclass(frozen=True)
@@ -104,12 +104,6 @@ def prepare(data_dir: Path, name: str = DEFAULT, log=print) -> Path:
     return target
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LocalServer:
     """llama.cpp's OpenAI-compatible server on 127.0.0.1, as a child process: `with LocalServer(path) as url: …`."""
 
@@ -153,13 +147,7 @@ class LocalServer:
         raise ConfigError(f"the llama.cpp server did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def __enter__(self) -> str:
         return self.start()

@@ -142,7 +142,7 @@ class LLMAnswerer:
         weighed = {**grounded.signals, "llm_sentences": float(len(verdicts)), "llm_dropped": float(len(verdicts) - len(kept))}
         if not kept:
             if "NOT_FOUND" in raw:
-                return abstention(query.language, considered=grounded.citations, signals={})
+                return abstention(query.language, considered=grounded.citations, signals={"llm_not_found": 1.0})
             reason = "no sentence of the LLM's answer is supported by the passages" if verdicts else "the LLM said nothing"
             return dataclasses.replace(grounded, notice=f"{reason}; extractive answer shown", signals=weighed)
         citations = []
