@@ -127,7 +127,7 @@ class Pipeline:
                     for sentence in gate.feed(item):
                         shown = True
                         yield sentence
-            for sentence in gate.feed("\n"):  # the preview's last sentence, whole now that the answerer is done
+            for sentence in gate.flush():  # the preview's last sentence, whole now that the answerer is done
                 shown = True
                 yield sentence
         answer = self._exit(answer or abstention(lang))
@@ -169,6 +169,11 @@ class _SentenceGate:
                 self.closed = True
                 return
             yield sentence
+
+    def flush(self) -> Iterator[str]:
+        """What is left once the answerer is done, if there is any."""
+        if self.buffer.strip():
+            yield from self.feed("\n")
 
 
 def _pieces(text: str, words: int = 4) -> Iterator[str]:

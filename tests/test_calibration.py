@@ -164,3 +164,9 @@ def test_the_calibrated_default_claims_nothing_it_is_unsure_of(e5_pipeline):
     assert (a.outcome == "answer") == (a.confidence >= p.decision.answer_at)  # the confidence shown is P(right)
     off = p.ask("Quelle est la capitale de l'Australie ?")
     assert off.outcome != "answer" and not off.citations
+
+
+def test_an_extractive_answer_streams_in_pieces_that_make_its_text(pipeline):
+    items = list(pipeline.stream("Combien de conversations le chatbot gérait-il par mois ?"))
+    pieces, answer = [i for i in items if isinstance(i, str)], items[-1]
+    assert len(pieces) >= 2 and "".join(pieces) == answer.text  # what the exit let through, a few words at a time
