@@ -82,9 +82,13 @@ class Database:
             raise ConfigError(f"cannot open the desk database {self.safe_url}: {exc.orig}: check RAG_DATABASE_URL "
                               "(and that PostgreSQL is running and reachable)") from None
         self._listener: threading.Thread | None = None
+        self.listening = threading.Event()  # set once LISTEN holds (and every stream was told to re-read)
         if self.dialect == "postgresql":
             self._listener = threading.Thread(target=self._listen, daemon=True, name="relais-listen")
             self._listener.start()
+            # the listener's first act wakes every stream: done before this server serves anyone, not in its first
+            # seconds (on a loaded machine that came as a second, spurious wake-up); if PostgreSQL is slow, go on
+            self.listening.wait(10)
 
     def now(self) -> float:
         """The desk's time (its clock), in seconds since the epoch."""
@@ -203,6 +207,7 @@ class Database:
                     conn.execute(f"LISTEN {CHANNEL}")
                     warned = False
                     self.hub.publish([EVERYTHING])
+                    self.listening.set()
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self.hub.publish([note.payload])
