@@ -69,3 +69,14 @@ def test_gate_fails_on_a_degraded_config(tmp_path):
     assert "GATE FAILED" in run.stdout and "answer_accuracy" in run.stdout
     metrics = json.loads(out.read_text())["tuning"]
     assert metrics["false_abstain_rate"] == 1.0 and set(metrics) >= {"n_cases", "hit_at_1", "configs", "failures"}
+
+
+def test_shown_sentences_with_facts_their_passage_lacks_are_counted():
+    from eval.metrics import unsupported_facts
+
+    passage = "Air Canada a dû rendre 880 dollars au client."
+    cite = Citation(1, "d.txt", "t", None, passage, passage, (0, len(passage)), (0, len(passage)), 1.0)
+    assert unsupported_facts(Answer("Air Canada a rendu 880 dollars [1].", citations=(cite,))) == 0
+    assert unsupported_facts(Answer("Air Canada a rendu 45 000 dollars [1]. Elle a rendu 880 dollars [1].", citations=(cite,))) == 1
+    assert unsupported_facts(Answer("Rien [1].", abstained=True, citations=(cite,))) == 0
+    assert regressions({"unsupported_facts": 1}, {"unsupported_facts": 0}, 0.02)  # the gate fails on one
