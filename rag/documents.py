@@ -142,12 +142,14 @@ def _pdf(raw: bytes) -> tuple[str | None, str]:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(raw))
         text = "\n".join(page.extract_text() or "" for page in reader.pages)
         title = reader.metadata.title if reader.metadata and reader.metadata.title else None
+    except LimitReachedError as exc:  # a PDF "bomb": pypdf's limits held memory; this file is skipped, the rest ingested
+        raise SkipFile(f"PDF too large once decompressed ({exc}): split it or export it as text") from None
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise SkipFile(f"damaged or encrypted PDF ({exc}): export it again") from None
     if not text.strip():

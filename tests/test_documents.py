@@ -77,14 +77,29 @@ def test_pdf_text_is_extracted(tmp_path):
     assert "Klarna a lance un assistant en 2024." in load(path, 10**6).text
 
 
-def _tiny_pdf(text: str) -> bytes:
-    """A minimal one-page PDF with one line of Helvetica text, offsets computed for a valid xref."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+def test_a_pdf_bomb_is_skipped_with_a_reason_and_the_rest_is_ingested(tmp_path, settings):
+    """Issue 25 row 9: 100 MB of zeros behind Flate (a 100 kB file) aborted the whole ingest with LimitReachedError."""
+    import zlib
+
+    from rag.indexing import ingest
+
+    (settings.docs / "bombe.pdf").write_bytes(_tiny_pdf("", stream=zlib.compress(b"\0" * 100_000_000, 9), flate=True))
+    with pytest.raises(SkipFile, match="too large once decompressed"):
+        load(settings.docs / "bombe.pdf", 10**7)
+    report = ingest([settings.docs], settings, log=lambda _m: None, progress=False)
+    assert report.files >= 1 and any("bombe.pdf" in str(p) and "decompressed" in why for p, why in report.skipped)
+
+
+def _tiny_pdf(text: str, stream: bytes | None = None, flate: bool = False) -> bytes:
+    """A minimal one-page PDF with one line of Helvetica text (or the given content stream), offsets computed for a
+    valid xref."""
+    stream = stream if stream is not None else f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Length " + str(len(stream)).encode() + (b" /Filter /FlateDecode" if flate else b"") + b" >>\nstream\n" + stream
+        + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     out, offsets = b"%PDF-1.4\n", []

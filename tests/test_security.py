@@ -274,3 +274,11 @@ def test_a_question_whose_server_died_before_answering_is_answered_by_the_retry_
     again = desk.ask(cid, "Combien de conversations ?", client_id="k-1")
     assert again.bot_message_id == turn.bot_message_id  # answered once, replayed after
     assert [m.role for m in desk.messages(cid)] == ["user", "bot"] and desk.pipeline.asked == ["Combien de conversations ?"]
+
+
+def test_a_last_event_id_that_is_no_message_id_resumes_from_after():
+    """Issue 25 row 10: `Last-Event-ID: ²` was a 500 (str.isdigit accepts it, int does not)."""
+    from rag.desk.routes.streams import resume_after
+
+    assert resume_after("²", 7) == 7 and resume_after("١٢", 7) == 7 and resume_after("x", 7) == 7
+    assert resume_after("42", 7) == 42 and resume_after(None, 7) == 7 and resume_after("9" * 30, 7) == 7

@@ -15,6 +15,14 @@ from .common import ERRORS, MAX_ID, read_updates, signed_in, sse, sse_response
 KEEPALIVE = 15.0  # seconds between a stream's keep-alive comments (and its re-read of the database)
 
 
+def resume_after(last_event_id: str | None, after: int) -> int:
+    """Where a reconnecting stream resumes: the Last-Event-ID header when it is a message id, else `after`. ASCII
+    digits only: str.isdigit() also accepts "²", which int() refuses (that was a 500)."""
+    if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and int(last_event_id) <= MAX_ID:
+        return int(last_event_id)
+    return after
+
+
 def streams_router(desk: Desk, agents: Agents) -> APIRouter:
     router = APIRouter()
     agent = signed_in(agents)
@@ -26,7 +34,7 @@ def streams_router(desk: Desk, agents: Agents) -> APIRouter:
         notice) and `status` (queue position, agent joined or left). A reconnecting client resumes after the last id it
         saw (EventSource sends it as Last-Event-ID; or pass `after`): nothing lost, nothing shown twice."""
         await run_in_threadpool(desk.conversation, cid)  # 404 before the stream starts
-        start = int(last_event_id) if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_ID else after
+        start = resume_after(last_event_id, after)
 
         async def stream():
             sub = desk.hub.subscribe([conversation_topic(cid), QUEUE])
