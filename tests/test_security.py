@@ -108,7 +108,13 @@ def test_a_password_change_or_removal_ends_sessions_and_a_restart_keeps_them(tmp
     changed = Agents(Settings.from_env({}, data_dir=data, agents="alice:new-password,bob:pw-bob"), desk.db)
     assert changed.verify(alice) is None and changed.verify(bob) == "bob"
     removed = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice"), desk.db)
-    assert removed.verify(bob) is None and removed.verify(alice) == "alice"
+    assert removed.verify(bob) is None
+    # issue 25 row 6: revocation is permanent. Alice's old password restored, bob re-added with his: their sessions
+    # stay ended (they were deleted), and no session row is left behind; signing in again works
+    restored = Agents(Settings.from_env({}, data_dir=data, agents="alice:pw-alice,bob:pw-bob"), desk.db)
+    assert (restored.verify(alice), restored.verify(bob)) == (None, None)
+    assert desk.db.value("SELECT COUNT(*) FROM sessions") == 0
+    assert restored.verify(sign_in(client)) == "alice"
 
 
 # --- row 5: DNS rebinding --------------------------------------------------------------------------------------

@@ -47,7 +47,17 @@ class Agents:
         # a key a 0.1 install kept in data/session.key stays the key, so its agents stay signed in after the upgrade
         legacy = settings.data_dir / "session.key"
         self.secret = bytes.fromhex(Shared(self.db).value("session_key", legacy.read_text().strip() if legacy.is_file() else secrets.token_hex(32)))
+        self._purge()
 
+    def _purge(self) -> None:
+        """Delete the sessions these credentials revoke (agent removed, password changed) and the expired ones: a
+        revoked session never comes back, even if the old password is restored or the agent re-added later."""
+        valid = {name: self._credential(name) for name in self.credentials}
+        with self.db.tx() as t:
+            t.run("DELETE FROM sessions WHERE expires < :now", now=self.db.now())
+            for row in t.all("SELECT id_hash, agent, credential FROM sessions"):
+                if not hmac.compare_digest(valid.get(row["agent"], "").encode(), row["credential"].encode()):
+                    t.run("DELETE FROM sessions WHERE id_hash = :h", h=row["id_hash"])
     @property
     def is_default(self) -> bool:
         return self.credentials == dict([DEFAULT_AGENT])
@@ -71,10 +81,12 @@ class Agents:
         if not token or len(token) > 200:
             return None
         row = self.db.one("SELECT * FROM sessions WHERE id_hash = :h", h=_hash(token))
-        if row is None or row["expires"] < self.db.now() or row["agent"] not in self.credentials:
+        if row is None:
             return None
-        if not hmac.compare_digest(row["credential"].encode(), self._credential(row["agent"]).encode()):
-            return None  # the password changed since this session was opened
+        if row["expires"] < self.db.now() or row["agent"] not in self.credentials or \
+                not hmac.compare_digest(row["credential"].encode(), self._credential(row["agent"]).encode()):
+            self.revoke(token)  # expired, or revoked by a password change or removal: gone for good
+            return None
         return row["agent"]
 
     def revoke(self, token: str | None) -> None:
