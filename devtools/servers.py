@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import quote
 
-import httpx
-
-from rag.processes import free_port, stop  # the helpers the product's local LLM server uses too
+from rag.processes import free_port, stop, wait_until_up  # the helpers the product's local LLM server uses too
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,15 +40,11 @@ class LiveApp:
     def start(self, timeout: float = 120) -> LiveApp:
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=self.env,
                                         stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        state = wait_until_up(self.process, f"{self.url}/health", timeout)
+        if state == "up":
+            return self
+        if state == "exited":
+            raise RuntimeError(f"app exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
         self.stop()
         raise RuntimeError(f"app did not answer /health within {timeout} s:\n{self.log.read_text()[-3000:]}")
 

@@ -18,13 +18,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
-from .processes import free_port, stop
+from .processes import free_port, stop, wait_until_up
 
 
 @dataclass(frozen=True)
@@ -130,19 +129,11 @@ class LocalServer:
         finally:
             if self.log:
                 out.close()  # the child has its own handle
-        deadline = time.monotonic() + timeout
-        import httpx
-
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ConfigError(f"the llama.cpp server exited with {self.process.returncode}" +
-                                  (f": see {self.log}" if self.log else ""))
-            try:
-                if httpx.get(f"{self.url}/models", timeout=1).status_code == 200:
-                    return self.url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        state = wait_until_up(self.process, f"{self.url}/models", timeout, pause=0.5)
+        if state == "up":
+            return self.url
+        if state == "exited":
+            raise ConfigError(f"the llama.cpp server exited with {self.process.returncode}" + (f": see {self.log}" if self.log else ""))
         self.stop()
         raise ConfigError(f"the llama.cpp server did not answer within {timeout:.0f} s")
 

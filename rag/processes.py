@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 
 
 def free_port() -> int:
@@ -22,3 +23,20 @@ def stop(process: subprocess.Popen | None, grace: float = 15) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_until_up(process: subprocess.Popen, url: str, timeout: float, pause: float = 0.3) -> str:
+    """Poll `url` until it answers 200: "up"; "exited" when the process ends first; "late" past `timeout` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return "exited"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return "up"
+        except httpx.HTTPError:
+            pass
+        time.sleep(pause)
+    return "late"
