@@ -1,5 +1,5 @@
 """python eval/run.py --cases FILE [--cases FILE ...] [--config NAME ...] [--json OUT] [--report DIR] [--gate BASELINE]
-                    [--dev-split JSON] [--before JSON] [--calibrate FILE]
+                    [--dev-split JSON] [--before JSON] [--calibrate FILE] [--docs DIR]
 
 Runs every case file through each configuration, side by side, on the same index build, and prints the metrics,
 with the risk-coverage of each (the precision of the answers shown against the share of answerable questions
@@ -11,6 +11,7 @@ calibrator on the cases instead (an operator's own, on their own corpus) and wri
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eval.cases import CaseError, load_cases
+from eval.desk_cases import desk_sets
 from eval.metrics import KEYS, Record, compute, failures, regressions, risk_coverage, would_be_right
 from rag.calibration import fit
 from rag.conversation import standalone_question
@@ -66,11 +68,15 @@ def tutorial_answer(pipeline: Pipeline, question: str) -> tuple[list, Answer]:
     return hits, Answer(text=f"{top.text} [1]", citations=(cite,), confidence=1.0, answerer="tutorial")
 
 
-def run_config(config: Config, cases, base: Settings, log) -> list[Record]:
+def run_config(config: Config, cases, base: Settings, log, extra_docs: tuple[Path, ...] = ()) -> list[Record]:
+    """`extra_docs`: more folders in the index (the team's knowledge entries, for `--cases desk`), in an index of its own."""
     settings = base.replace(**config.overrides)
     embedder = settings.embeddings.replace(":", "_").replace("/", "_")
-    settings = settings.replace(collection=f"eval-{embedder}", data_dir=base.data_dir / "eval")
-    report = ingest([settings.docs], settings, log=lambda _msg: None, progress=False)
+    corpus = "" if settings.docs == Path("seeds") else "-" + hashlib.sha1(str(settings.docs.resolve()).encode()).hexdigest()[:8]
+    settings = settings.replace(collection=f"eval-{embedder}{corpus}", data_dir=base.data_dir / "eval")  # an index per corpus
+    if extra_docs:
+        settings = settings.replace(collection=settings.collection + "-desk")
+    report = ingest([settings.docs, *extra_docs], settings, log=lambda _msg: None, progress=False)
     log(f"[{config.name}] index: {report.summary()}")
     pipeline = Pipeline(settings).warm_up()
     if pipeline.decision is not None:
@@ -209,9 +215,11 @@ def chart(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run evaluation cases through Relais configurations.")
-    parser.add_argument("--cases", type=Path, action="append", required=True, help="JSON Lines case file (repeatable)")
-    parser.add_argument("--config", action="append", choices=[c.name for c in CONFIGS] + ["llm", "llm-own"],
+    parser.add_argument("--cases", type=Path, action="append", required=True,
+                        help="JSON Lines case file (repeatable); `desk`: the cases saved from the desk, with and without the team's answers")
+    parser.add_argument("--config", action="append", choices=[c.name for c in CONFIGS] + ["llm", "llm-own", "llm-ungated"],
                         help="configurations to run (repeatable; default: all, plus llm when RAG_LLM is set)")
+    parser.add_argument("--docs", type=Path, help="the documents the cases ask about (default: RAG_DOCS, seeds/); each folder gets its own index")
     parser.add_argument("--json", type=Path, help="write the metrics as JSON here")
     parser.add_argument("--report", type=Path, help="write report.md and chart.png into this folder")
     parser.add_argument("--gate", type=Path, help="fail (exit 1) when a file's first config falls below the baseline JSON's entry for it")
@@ -226,12 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(msg, file=sys.stderr)
     try:
         env, _ = serve_for(Settings.from_env())  # RAG_LLM=local: llama.cpp's server for the llm configuration (stopped at exit)
-        base = env.replace(llm="")  # every configuration is LLM-free except the one named llm
+        base = env.replace(llm="", **({"docs": args.docs} if args.docs else {}))  # LLM-free except the llm configurations
         configs = list(CONFIGS)
         if env.llm:
             configs.append(Config("llm", {"llm": env.llm}, help=f"opt-in LLM answerer {env.llm}, calibrated like the default"))
             configs.append(Config("llm-own", {"llm": env.llm, "calibration": "off"},
                                   help=f"{env.llm} gated by the rules' own threshold: called far more often"))
+            configs.append(Config("llm-ungated", {"llm": env.llm, "calibration": "none"},
+                                  help=f"{env.llm} called on every question, no gate (its fallback, the extractive answer, ungated too)"))
         if args.config:
             configs = [c for c in configs if c.name in args.config]
             if not configs:
@@ -240,11 +250,11 @@ def main(argv: list[str] | None = None) -> int:
             return calibrate(args.cases, configs[0], base, args.calibrate, log)
         results: dict[str, dict] = {}
         curves: dict[str, dict] = {}
-        for path in args.cases:
+        for path, extra_docs in desk_sets(args.cases, base):  # `--cases desk`: the desk's own cases (eval/desk_cases.py)
             cases = load_cases(path)
             results[str(path)], curves[str(path)] = {}, {}
             for config in configs:
-                records = run_config(config, cases, base, log)
+                records = run_config(config, cases, base, log, extra_docs)
                 metrics = compute(records)
                 results[str(path)][config.name] = {"metrics": metrics, "failures": failures(records)}
                 curves[str(path)][config.name] = (risk_coverage(records), (metrics["coverage"], metrics["shown_precision"]))

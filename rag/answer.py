@@ -85,6 +85,7 @@ def cite(s, n: int) -> Citation:
     return Citation(
         n=n, source=s.hit.source, title=s.hit.title, date=s.hit.date, passage=s.hit.text, sentence=s.text,
         span=(s.start - s.hit.start, s.end - s.hit.start), doc_span=(s.start, s.end), score=round(s.score, 4),
+        section=s.hit.section,
     )
 
 

@@ -28,19 +28,39 @@ _REQUEST = [
     r"\b(?:not|no more|stop) (?:talking to |a )?(?:bot|robot|machine|ai)\b",
 ]
 
+# "Sensitive" is a situation a person should handle, told in the first person or addressed to the company: a fraud
+# or theft the user suffered, a dispute or complaint with the company, distress, a request about the user's own
+# account or file. A topic word alone is not one: "Quelles sanctions en cas de fraude fiscale ?" and "Comment consulter
+# un avocat ?" are questions for the documents.
+_MY_ITEM_FR = r"(?:mon|ma|mes) (?:compte|dossier|commande|colis|remboursement|demande|contrat|facture|abonnement|carte|paiement|virement)s?"
+_MY_ITEM_EN = r"my (?:account|file|order|parcel|package|refund|application|request|contract|invoice|subscription|card|payment|transfer)s?"
 _SENSITIVE = [
-    # fraud, theft, account takeover
-    r"\b(?:fraude|frauduleu|arnaqu|escroqu|piratage|piraté|usurpation|vol d'identité|on m'a volé|débit(?:é|s)? (?:non autorisé|inconnu)|je n'ai (?:jamais|pas) (?:fait|autorisé|commandé))",
-    r"\b(?:fraud|scam|scammed|stolen|hacked|identity theft|unauthori[sz]ed|i never (?:made|ordered|authori[sz]ed))",
-    # disputed or double charges, refunds refused
-    r"\b(?:débité|prélevé|facturé|payé) (?:deux|2|trois|3) fois\b|\bdouble (?:prélèvement|débit|paiement)\b|\bje conteste\b|\bcontester (?:un|le|ce|mon) (?:paiement|prélèvement|débit|achat)|\bremboursement refusé\b|\bon (?:ne )?me rembourse pas\b",
-    r"\b(?:charged|billed) twice\b|\bdouble[- ]charged\b|\bdispute (?:a|the|this|my) (?:charge|payment|transaction)\b|\bchargeback\b|\brefund (?:was )?(?:refused|denied)\b",
-    # complaints and legal threats
-    r"\b(?:je (?:vais |veux )?(?:porter plainte|déposer (?:une )?(?:plainte|réclamation)|faire une réclamation)|(?:mon|un) avocat|poursuivre en justice|vous poursuivre|mise en demeure|je vais (?:saisir le|aller au) tribunal|je suis (?:très |vraiment )?(?:mécontent|furieux|furieuse|scandalisé)|c'est (?:inadmissible|scandaleux|honteux|inacceptable))",
-    r"\b(?:i (?:want to |would like to |will |am going to )?(?:file|make|lodge) a complaint|(?:my|a) lawyer|attorney|sue you|legal action|take you to court|small claims|this is (?:unacceptable|outrageous)|i am (?:very |really )?(?:angry|furious|upset))",
-    # distress
+    # fraud, theft, account takeover, suffered by the user
+    (r"\b(?:on m'a (?:volé|piraté|arnaqué|escroqué|usurpé)|je me suis fait (?:arnaquer|escroquer|pirater|voler|avoir)|j'ai été (?:arnaqué|escroqué|piraté|volé|victime)|je suis victime"
+    rf"|{_MY_ITEM_FR} (?:a été |ont été |est |sont )?(?:piraté|volé|usurpé|bloqué|débité)|usurpation de (?:mon|mes)|(?:débit|prélèvement|paiement)s? (?:non autorisé|inconnu|frauduleux)"
+    r"|je n'ai (?:jamais|pas) (?:fait|autorisé|commandé|effectué)|c'est (?:une|de l')(?:arnaque|escroquerie|fraude))"),
+    (r"\b(?:i (?:was|got|have been|'ve been) (?:scammed|hacked|robbed|defrauded|a victim)|someone (?:has )?(?:hacked|stole|used|accessed)"
+    rf"|{_MY_ITEM_EN} (?:was |were |has been |is )?(?:hacked|stolen|blocked|frozen|charged)|my identity (?:was|has been) stolen"
+    r"|unauthori[sz]ed (?:charge|payment|transaction|debit)s?|i never (?:made|ordered|authori[sz]ed)|this is (?:fraud|a scam|theft))"),
+    # disputes with the company: double charges, contested payments, refused refunds
+    (r"\b(?:débité|prélevé|facturé|payé) (?:deux|2|trois|3) fois\b|\bdouble (?:prélèvement|débit|paiement)\b|\bje conteste\b"
+    r"|\bcontester (?:mon|ce|cette) (?:paiement|prélèvement|débit|achat|facture)|\b(?:mon remboursement|ma demande) (?:a été )?refusée?\b|\bon (?:ne )?me rembourse pas\b"),
+    (r"\b(?:charged|billed) (?:me )?twice\b|\bdouble[- ]charged\b|\b(?:i (?:want|would like|need|'d like) to |let me )dispute\b"
+    r"|\bdispute (?:this|my) (?:charge|payment|transaction)\b|\bchargeback\b|\bmy refund (?:was |has been )?(?:refused|denied)\b"),
+    # complaints and legal threats addressed to the company
+    (r"\b(?:je (?:vais |veux )?(?:porter plainte|déposer (?:une )?(?:plainte|réclamation)|faire une réclamation)|mon avocat|je vais (?:prendre|contacter|appeler) un avocat"
+    r"|je vais vous poursuivre|vous poursuivre en justice|je vais (?:saisir le|aller au) tribunal|je suis (?:très |vraiment )?(?:mécontent|furieux|furieuse|scandalisé)"
+    r"|c'est (?:inadmissible|scandaleux|honteux|inacceptable))"),
+    (r"\b(?:i (?:want to |would like to |'d like to |will |am going to |'m going to )(?:file|make|lodge) a complaint|my (?:lawyer|attorney)|i (?:will|'ll|am going to) (?:take legal action|get a lawyer)"
+    r"|sue you|take you to court|this is (?:unacceptable|outrageous)|i am (?:very |really )?(?:angry|furious|upset)|i'm (?:very |really )?(?:angry|furious|upset))"),
+    # distress (any mention of suicide goes to a person)
     r"\b(?:je (?:veux|vais) (?:mourir|me suicider|en finir)|suicid|je n'en peux plus|je suis (?:désespéré|à bout|en détresse)|au bout du rouleau|je ne m'en sors plus|je suis (?:surendetté|endetté))",
-    r"\b(?:kill myself|suicid|end my life|i can't (?:cope|go on|take it anymore)|desperate|in distress|overwhelmed by debt|can't pay my debts)",
+    r"\b(?:kill myself|suicid|end my life|i can't (?:cope|go on|take it anymore)|i (?:am|'m) (?:desperate|in distress)|overwhelmed by debt|can't pay my debts)",
+    # the user's own account or file: the bot cannot see it, a person can
+    (rf"\b(?:où en est|statut de|suivi de|état de) {_MY_ITEM_FR}\b|\b(?:supprimez|fermez|annulez|débloquez|modifiez|remboursez)(?:-moi)? {_MY_ITEM_FR}\b"
+    r"|\b(?:numéro de (?:dossier|commande|client)|n° de (?:dossier|commande))\s*:?\s*\d"),
+    (rf"\b(?:where is|status of|what happened to) {_MY_ITEM_EN}\b|^(?:please )?(?:close|delete|cancel|unlock|refund|update) {_MY_ITEM_EN}\b"
+    r"|\b(?:order|case|file|customer) (?:number|no\.?|#)\s*:?\s*\d"),
 ]
 
 _REQUEST_RE = [re.compile(p) for p in _REQUEST]

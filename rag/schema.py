@@ -21,6 +21,7 @@ class Hit:
     chunk_index: int = 0
     dense: float | None = None  # cosine similarity to the question, when dense retrieval saw it
     bm25: float | None = None
+    section: str = ""  # heading path of a structured page ("Page > Section > Subsection"), empty for flat text
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Citation:
     span: tuple[int, int]  # the supporting sentence in `passage`
     doc_span: tuple[int, int]  # the same sentence in the cleaned document
     score: float
+    section: str = ""  # the passage's heading path, shown on its card instead of the bare title when present
 
 
 @dataclass(frozen=True)

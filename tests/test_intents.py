@@ -27,3 +27,23 @@ def test_sensitive_messages(message):
 ])
 def test_questions_about_the_documents_are_not_escalations(message):
     assert detect(message) is None
+
+
+@pytest.mark.parametrize("message", [
+    "Comment consulter gratuitement un avocat ?", "Quelles sanctions en cas de fraude fiscale ?",
+    "Comment contester un licenciement ?", "Que faire en cas de harcèlement au travail ?",
+    "What is the penalty for tax fraud?", "How do I file a complaint against my employer?",
+    "Comment fermer mon compte personnel de formation ?",
+])
+def test_a_topic_word_in_a_help_question_is_not_sensitive(message):
+    """Issue 26: on a help center, "sensitive" is a situation for a person, not a topic the pages cover."""
+    assert detect(message) is None
+
+
+@pytest.mark.parametrize("message", [
+    "Je suis victime de harcèlement au travail", "Mon compte a été piraté", "Où en est mon dossier ?",
+    "Je vais prendre un avocat, c'est scandaleux", "my card was stolen", "Where is my refund?",
+    "Je veux en finir",
+])
+def test_a_situation_for_a_person_is_sensitive(message):
+    assert detect(message) == "sensitive"

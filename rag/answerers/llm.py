@@ -150,6 +150,6 @@ class LLMAnswerer:
             hit, start, _ = excerpts[v.n - 1]
             a, b = start + v.span[0], start + v.span[1]
             citations.append(Citation(v.n, hit.source, hit.title, hit.date, hit.text, hit.text[a:b], (a, b),
-                                      (hit.start + a, hit.start + b), round(v.p, 4)))
+                                      (hit.start + a, hit.start + b), round(v.p, 4), hit.section))
         return Answer(text=" ".join(shown(v) for v in kept), citations=tuple(citations), confidence=grounded.confidence,
                       language=query.language, answerer=self.name, signals=weighed)

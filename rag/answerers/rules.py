@@ -156,7 +156,8 @@ class RulesAnswerer:
                 continue
             seen.add(key)
             prev = previous.get(key)
-            covered = question_coverage(weights, row["text"], prev["text"] if prev else "")
+            context = " ".join(filter(None, [prev["text"] if prev else "", hit.section]))  # a page's headings say what it is about
+            covered = question_coverage(weights, row["text"], context)
             typed = _has_type(row["text"], kind, question)
             s = _Sentence(row["text"], meta["start"], meta["end"], hit, rank, float(sim), covered, typed, before=prev)
             s.score = sentence_score(s) + 0.01 / (1 + rank)
@@ -221,7 +222,7 @@ class RulesAnswerer:
 
 def question_coverage(weights: dict[str, float], text: str, previous: str = "") -> float:
     """How much of the question's weight the sentence carries. An answer often names its subject in the sentence
-    before ("Je les ai remplacés par …"): the previous sentence of the same passage lends its words, discounted."""
+    before ("Je les ai remplacés par …") or in its section's headings: that context lends its words, discounted."""
     own = set(stems(text))
     return max(coverage(weights, own), CONTEXT_WEIGHT * coverage(weights, own | set(stems(previous)))) if previous else coverage(weights, own)
 
