@@ -51,13 +51,25 @@ test: setup browser postgres faketime llm
 	faketime -f '+400d' $(PY) -m pytest -q -p no:cacheprovider  # the quick suite, 400 days from now
 	$(PY) eval/run.py --cases eval/cases/heldout.jsonl --cases eval/cases/tuning.jsonl --config hybrid --gate eval/baseline.json
 
-# The public dev split needs the shared QA data (never committed); without it the report leaves that table out.
+# The public dev split needs the shared QA data (never committed); without it the report leaves that table out, and the
+# sample of its questions run through the pipeline (eval/dev_sample.py) is skipped. The llm configuration runs the real
+# local model (llama.cpp's server) when `make llm LLM_MODEL=$(LLM_EVAL_MODEL)` has prepared it; otherwise it is skipped,
+# with the reason printed.
 QA_DATA ?= ../shared/data/qa
+LLM_EVAL_MODEL ?= qwen2.5-coder-1.5b
 eval: setup
 	if [ -d $(QA_DATA) ]; then $(PY) eval/dev_split.py --data $(QA_DATA) --json eval/results/dev-split.json; fi
-	$(PY) eval/run.py --cases eval/cases/heldout.jsonl --cases eval/cases/tuning.jsonl --config hybrid --config reader \
-	  --config rules-own --config reader-own --config tutorial --json eval/results/metrics.json --report eval/results \
+	@if $(PY) -c "import llama_cpp.server" 2>/dev/null && [ -f data/models/$(LLM_EVAL_MODEL)-q4_k_m.verified ]; then \
+	  echo local:$(LLM_EVAL_MODEL) > data/.eval-llm; else rm -f data/.eval-llm; \
+	  echo "eval: the llm configuration is skipped: llama.cpp's server or the $(LLM_EVAL_MODEL) model is not prepared" \
+	  "(run 'make llm LLM_MODEL=$(LLM_EVAL_MODEL)' first)"; fi
+	LLM=$$(cat data/.eval-llm 2>/dev/null); RAG_LLM=$$LLM $(PY) eval/run.py --cases eval/cases/heldout.jsonl \
+	  --cases eval/cases/tuning.jsonl --config hybrid --config reader --config rules-own --config reader-own --config tutorial \
+	  $${LLM:+--config llm} --json eval/results/metrics.json --report eval/results \
 	  --dev-split eval/results/dev-split.json --before eval/results/before/before.json
+	if [ -d $(QA_DATA) ]; then LLM=$$(cat data/.eval-llm 2>/dev/null); $(PY) eval/dev_sample.py --data $(QA_DATA) --out data/eval-dev && \
+	  RAG_LLM=$$LLM $(PY) eval/run.py --docs data/eval-dev/docs --cases data/eval-dev/dev-sample.jsonl --config hybrid \
+	  --config reader --config tutorial $${LLM:+--config llm} --json eval/results/dev-sample.json --report eval/results/dev-sample; fi
 
 train: setup
 	$(PY) -m training.reader.train --data $(QA_DATA)

@@ -4,16 +4,19 @@ The page is a thin shell: the Desk (rag/desk/) owns conversations, rag/desk/chat
 """
 
 
+import logging
 import math
 import os
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 
 from rag import Pipeline, RelaisError, Settings
 from rag.desk import Database, Desk, Status, Turn
-from rag.desk.chat_view import LABELS, rows, status_line, text_html
+from rag.desk.chat_view import LABELS, plain_error, rows, status_line, text_html
 from rag.desk.routes.static import shared_script
+from rag.errors import ConflictError, IndexBuildingError, InputError, NotFoundError, StorageError
 
 EXAMPLES = [
     "Combien de conversations le chatbot gérait-il par mois ?",
@@ -22,6 +25,7 @@ EXAMPLES = [
     "Je veux parler à quelqu'un",
 ]
 POLL_SECONDS = 1.5
+log = logging.getLogger("relais.chat_page")
 
 
 def build_app(desk: Desk, limit=None):
@@ -76,11 +80,28 @@ def build_app(desk: Desk, limit=None):
         """The browser's conversation, or a new one."""
         return cid if status_of(cid) else desk.start(lang)
 
-    def submit(message: str, cid: str, lang: str, request: gr.Request):
+    def check(request: gr.Request) -> None:
+        """One budget per client for every call that reaches the answerer or the queue, shared with the API's POSTs."""
         if limit and (wait := limit(request)):
             raise gr.Error(f"too many requests: retry in {math.ceil(wait)} s / trop de demandes : réessayez dans {math.ceil(wait)} s")
-        cid = current(cid, lang)
-        chat, ids, last, *_ = view(cid, lang)
+
+    @contextmanager
+    def plain(lang: str):
+        """A failure shown in plain words (chat_view.plain_error): never SQL, a traceback or a library's message."""
+        try:
+            yield
+        except gr.Error:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, RelaisError):
+                log.exception("the chat page failed")
+            raise gr.Error(plain_error(exc, lang)) from None
+
+    def submit(message: str, cid: str, lang: str, request: gr.Request):
+        check(request)
+        with plain(lang):
+            cid = current(cid, lang)
+            chat, ids, last, *_ = view(cid, lang)
         chat = chat + [{"role": "user", "content": text_html(message)}, {"role": "assistant", "content": ""}]
         try:
             for item in desk.say(cid, message):
@@ -88,11 +109,13 @@ def build_app(desk: Desk, limit=None):
                     break
                 chat[-1]["content"] += text_html(item)
                 yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip()
-        except RelaisError as exc:  # the message stays in the box, with what to do
-            gr.Warning(str(exc))
-            shown = view(cid, lang)
+        except Exception as exc:  # the message stays in the box; the chat shows what is stored, and what happened
+            if not isinstance(exc, RelaisError):
+                log.exception("the chat page failed to answer")
+            with plain(lang):
+                shown = view(cid, lang)
             yield shown[0], gr.skip(), cid, *shown[1:]
-            return
+            raise gr.Error(plain_error(exc, lang)) from None
         chat, *rest = render(cid, item.status, lang)
         if item.user_message_id is None and item.answer is not None:  # an empty question: the bot's prompt, not kept
             chat = chat + [{"role": "assistant", "content": text_html(item.answer.text)}]
@@ -109,37 +132,47 @@ def build_app(desk: Desk, limit=None):
             return gr.skip(), gr.skip(), gr.skip(), status_line(status, lang), *controls(status, lang)
         return render(cid, status, lang)
 
-    def human(cid: str, lang: str):
-        cid = current(cid, lang)
-        return cid, *render(cid, desk.request_human(cid), lang)
+    def human(cid: str, lang: str, request: gr.Request):
+        check(request)
+        with plain(lang):
+            cid = current(cid, lang)
+            return cid, *render(cid, desk.request_human(cid), lang)
 
-    def cancel(cid: str, lang: str):
-        return render(cid, desk.cancel(cid) if status_of(cid) else None, lang)
+    def cancel(cid: str, lang: str, request: gr.Request):
+        check(request)
+        with plain(lang):
+            return render(cid, desk.cancel(cid) if status_of(cid) else None, lang)
 
-    def ticket(contact: str, message: str, cid: str, lang: str):
-        try:
-            status = desk.leave_ticket(cid, contact, message)
-        except RelaisError as exc:
-            gr.Warning(str(exc))
-            return gr.skip(), gr.skip(), *view(cid, lang)
-        return "", "", *render(cid, status, lang)
+    def ticket(contact: str, message: str, cid: str, lang: str, request: gr.Request):
+        check(request)
+        with plain(lang):
+            try:
+                status = desk.leave_ticket(cid, contact, message)
+            except (InputError, NotFoundError, ConflictError) as exc:  # the form keeps what was typed, with what to fix
+                gr.Warning(str(exc))
+                return gr.skip(), gr.skip(), *view(cid, lang)
+            return "", "", *render(cid, status, lang)
 
-    def new_conversation(cid: str, lang: str):
+    def new_conversation(cid: str, lang: str, request: gr.Request):
         """The chat's trash button: a fresh conversation (a pending request for a person is withdrawn first). Its id
         replaces the old one at once: the browser's storage keeps no empty id, so a reload would bring the old one back."""
-        status = status_of(cid)
-        if status and status.state != "bot":
-            desk.cancel(cid)
-        fresh = desk.start(lang)
-        return fresh, *render(fresh, desk.status(fresh), lang)
+        check(request)
+        with plain(lang):
+            status = status_of(cid)
+            if status and status.state != "bot":
+                desk.cancel(cid)
+            fresh = desk.start(lang)
+            return fresh, *render(fresh, desk.status(fresh), lang)
 
-    def like(data: gr.LikeData, cid: str, ids: list[int]):
+    def like(data: gr.LikeData, cid: str, ids: list[int], request: gr.Request):
+        check(request)
         index = data.index if isinstance(data.index, int) else data.index[0]
         if cid and 0 <= index < len(ids):
-            try:
-                desk.feedback(cid, ids[index], 1 if data.liked else -1)
-            except RelaisError:
-                gr.Info("Only the bot's answers can be rated / Seules les réponses du bot se notent.")
+            with plain("fr"):
+                try:
+                    desk.feedback(cid, ids[index], 1 if data.liked else -1)
+                except NotFoundError:
+                    gr.Info("Only the bot's answers can be rated / Seules les réponses du bot se notent.")
 
     def relabel(lang: str):
         t = LABELS[lang]
@@ -219,12 +252,23 @@ def create_app(settings: Settings):
 
     def reindex(folder):
         with lock:
-            return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False)
+            try:
+                return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False)
+            except RelaisError:
+                raise
+            except Exception as exc:  # chromadb's or SQLite's own errors (a full disk): in the log, not to the agent
+                log.exception("indexing %s failed", folder)
+                raise StorageError("the answer is saved, but the index could not be updated (the server's disk may be "
+                                   "full): free some space, then run `python ingest.py`") from exc
 
-    desk = Desk(pipeline, db, settings.knowledge_path, reindex)
+    desk = Desk(pipeline, db, settings.knowledge_path, reindex, resolution_window=settings.resolution_window_hours * 3600)
 
     def health() -> dict:
-        return {"chunks": pipeline.store.count(), "waiting": desk.waiting()}
+        try:
+            chunks = pipeline.store.count()
+        except IndexBuildingError:  # an `ingest --reset` between deleting the index and making it again
+            chunks = 0
+        return {"chunks": chunks, "waiting": desk.waiting()}
 
     # one server (SQLite): limits in memory; servers sharing PostgreSQL count them in the database, together
     shared = Shared(db) if db.dialect == "postgresql" else None
@@ -237,7 +281,9 @@ def create_app(settings: Settings):
                     shared)
     if agents.is_default:
         print("agent console: /agent, sign in as agent / relais (set RAG_AGENTS to change it)", file=sys.stderr)
-    return gr.mount_gradio_app(api, build_app(desk, limit), path="/")
+    # show_error off: an unexpected exception shows Gradio's bare "Error", never its text (SQL, a library's message);
+    # what a user can act on is raised as gr.Error in plain words (build_app's `plain`)
+    return gr.mount_gradio_app(api, build_app(desk, limit), path="/", show_error=False)
 
 
 def main() -> int:

@@ -39,3 +39,7 @@ class ConflictError(RelaisError):
 
 class InputError(RelaisError):
     """A message or form field the user must fix (empty, too long)."""
+
+
+class StorageError(RelaisError):
+    """The server cannot write (or read) its data: a full disk, a database server down. Nothing acknowledged is lost."""

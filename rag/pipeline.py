@@ -19,8 +19,10 @@ from .embeddings import make_embeddings
 from .errors import ConfigError, IndexBuildingError
 from .messages import BUILDING, EMPTY, HANDOFF, SENSITIVE, TRUNCATED
 from .retrieval import MODES, Retriever
+from .saved import SavedAnswers
 from .schema import Answer, Hit
 from .settings import Settings
+from .similar import load_space
 from .text import language, valid_utf8
 from .vector_store import Store
 
@@ -36,6 +38,7 @@ class Pipeline:
         self.embeddings = embeddings or make_embeddings(settings.embeddings)
         self.store = store or Store(settings, self.embeddings)
         self.retriever = Retriever(self.store, settings.candidates, settings.rrf_k)
+        self.saved = SavedAnswers(self.embeddings.embed_query, load_space(getattr(self.embeddings, "name", "")))
         raw = settings.calibration == "none"  # every would-be answer, ungated: what a calibrator is fitted on
         own = settings.calibration == "off"  # the answerer's own threshold, as before calibration
         name = "reader" if settings.reader == "model" else settings.reader
@@ -118,7 +121,8 @@ class Pipeline:
             return
         t = time.perf_counter()
         answer, shown = None, False
-        if hits and vector is not None:
+        saved = self.saved.first(vector, hits, lang) if hits else None  # an agent's saved answer first (rag/saved.py)
+        if hits and vector is not None and saved is None:
             gate = _SentenceGate()
             for item in self.answerer.stream(Query(plain, query, vector, hits, lang)):
                 if isinstance(item, Answer):
@@ -130,7 +134,7 @@ class Pipeline:
             for sentence in gate.flush():  # the preview's last sentence, whole now that the answerer is done
                 shown = True
                 yield sentence
-        answer = self._exit(answer or abstention(lang))
+        answer = self._exit(saved or answer or abstention(lang))
         if not shown:
             yield from _pieces(answer.text)
         timings["answer_ms"] = _ms(t)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from .errors import IndexBuildingError
 from .schema import Hit
 from .sparse import SparseIndex
 from .vector_store import Store
@@ -40,6 +41,17 @@ class Retriever:
         self._chunk_spans: dict[str, tuple[list[int], list[tuple[int, int, str]]]] = {}
 
     def sparse(self) -> SparseIndex:
+        """The BM25 index, in step with the index. Mid-answer, an `ingest --reset` that started after the search leaves
+        this answer the index it was found with (the next question is told to wait)."""
+        try:
+            return self._refresh()
+        except IndexBuildingError:
+            if self._sparse is None:
+                raise
+            return self._sparse
+
+    def _refresh(self) -> SparseIndex:
+        """The BM25 index, rebuilt when the store's version changed; IndexBuildingError while an ingest fills it."""
         now = time.monotonic()
         if self._sparse is not None and now - self._checked < self.refresh:
             return self._sparse
@@ -56,9 +68,15 @@ class Retriever:
                 self._version = version
         return self._sparse
 
+    def _rows(self, ids: list[str]) -> list[dict]:
+        try:
+            return self.store.sentences_by_id(ids)
+        except IndexBuildingError:  # deleted by an `ingest --reset` since the search: this answer finds nothing more
+            return []
+
     def search(self, query: str, vector: list[float] | None, k: int, mode: str = "hybrid") -> list[Hit]:
         """Top-k hits; `vector` is the query embedding (needed unless mode is bm25)."""
-        sparse = self.sparse()
+        sparse = self._refresh()
         dense_found = self.store.dense(vector, self.candidates) if mode != "bm25" else []
         bm25_found = sparse.search(query, self.candidates) if mode != "dense" else []
         by_sentence = self._chunks_of(self.store.dense_sentences(vector, self.candidates)) if mode == "hybrid" else []
@@ -76,7 +94,7 @@ class Retriever:
 
     def sentences_within(self, spans: list[tuple[str, int, int]]) -> list[dict]:
         """Stored sentences inside the given (path, start, end) passages: ids from the in-memory map, rows by id."""
-        self.sparse()  # keeps the map in step with the index
+        self.sparse()  # keeps the maps in step with the index
         ids: list[str] = []
         seen: set[str] = set()
         for path, start, end in spans:
@@ -87,18 +105,18 @@ class Retriever:
                     seen.add(sentence_ids[i])
                     ids.append(sentence_ids[i])
                 i += 1
-        return self.store.sentences_by_id(ids)
+        return self._rows(ids)
 
     def sentences_after(self, path: str, end: int, limit: int) -> list[dict]:
         """The next `limit` stored sentences of a document, from character `end` on."""
-        self.sparse()
+        self.sparse()  # keeps the maps in step with the index
         starts, _ends, sentence_ids = self._sentences.get(path, ([], [], []))
         i = bisect.bisect_left(starts, end)
-        return self.store.sentences_by_id(sentence_ids[i : i + limit])
+        return self._rows(sentence_ids[i : i + limit])
 
     def passage_of(self, path: str, start: int, end: int) -> Hit | None:
         """The first chunk of a document that holds the span whole, as a Hit (score 0: it was not retrieved)."""
-        self.sparse()
+        self.sparse()  # keeps the maps in step with the index
         starts, spans = self._chunk_spans.get(path, ([], []))
         for a, b, chunk_id in spans[max(0, bisect.bisect_right(starts, start) - 3) :]:
             if a > start:
@@ -112,7 +130,7 @@ class Retriever:
         return Hit(
             id=id_, text=text, source=meta["source"], title=meta["title"], date=meta.get("date") or None,
             score=score, start=meta["start"], end=meta["end"], path=meta["path"],
-            chunk_index=meta.get("chunk_index", 0), dense=dense, bm25=bm25,
+            chunk_index=meta.get("chunk_index", 0), dense=dense, bm25=bm25, section=meta.get("section", ""),
         )
 
     def _chunks_of(self, sentences: list[tuple[dict, float]]) -> list[str]:

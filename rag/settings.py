@@ -82,7 +82,12 @@ class Settings:
         "processes or servers sharing one queue.",
     )
     knowledge_dir: str = _setting(
-        "", "Folder where agents save answers as documents (empty: `<RAG_DATA_DIR>/knowledge`); ingest reads it with RAG_DOCS."
+        "", "Folder where this server writes the knowledge entries (kept in the desk's database) as documents its index "
+            "reads (empty: `<RAG_DATA_DIR>/knowledge`); ingest reads it with RAG_DOCS."
+    )
+    resolution_window_hours: float = _setting(
+        24.0, "A conversation the bot answered, with no handoff, no thumbs down and no new message for this many hours, "
+              "counts as resolved by the bot (assumed; a user's yes to \"Did this answer your question?\" is confirmed).",
     )
     llm_timeout: float = _setting(60.0, "Seconds to wait for the LLM before falling back to the extractive answer.")
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
+from chromadb.errors import ChromaError
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -19,6 +23,7 @@ SENTENCES = "__sentences"
 Which = Literal["chunks", "sentences"]  # the two collections, by name: callers never hold a Chroma object
 _PAGE = 5000  # rows per Chroma get(): keeps memory flat on large collections
 _WRITE = 256  # rows per Chroma upsert()
+log = logging.getLogger(__name__)
 
 
 def make_client(settings: Settings):
@@ -38,6 +43,16 @@ def make_client(settings: Settings):
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 
 
+def forget_embedded(settings: Settings) -> None:
+    """Make the next embedded client of this folder a fresh one. chromadb keeps one engine per folder and process,
+    whose segment readers never see what another process (an `ingest.py`) wrote after they opened; clients already
+    made keep the old engine for the reads they are doing, and it is freed with them."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(settings.chroma_path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(settings.chroma_path), None)
+
+
 class Store:
     """Two collections: chunks (cited passages) and their sentences (answer units), both tagged with the embedder.
 
@@ -46,10 +61,14 @@ class Store:
     def __init__(self, settings: Settings, embeddings: Embeddings, client=None) -> None:
         self.settings = settings
         self.embeddings = embeddings
+        self.own_client = client is None  # ours to reopen when another process changes the index
         self.client = client or make_client(settings)
         self.name = settings.collection
         self._chunks: Chroma | None = None
         self._sentences: Chroma | None = None
+        self._seen: tuple[str, str] | None = None  # (collection id, version) the open collections were read at
+        self._stale = False  # a read failed: open them again, whatever the version
+        self._lock = threading.RLock()
 
     # --- opening -------------------------------------------------------------------------------------
     def _open(self, name: str, create: bool) -> Chroma:
@@ -102,20 +121,62 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------------------
     def version(self) -> str:
-        """The fingerprint the last ingest stamped; fetched afresh, as another process may have written it."""
-        current = self.client.get_collection(self.name) if self._chunks is not None else self.chunks._collection
-        if current.id != self.chunks._collection.id:  # `ingest --reset` made new collections: follow them
-            self.open()
-        metadata = current.metadata or {}
-        if metadata.get("building"):
-            raise IndexBuildingError(
-                f"the index in {self._where()} is being built (an ingest started at {metadata['building']} has not finished): "
-                "wait for it, or run `python ingest.py` again if it was interrupted"
-            )
-        return metadata.get("version", "")
+        """The fingerprint the last ingest stamped, read afresh: when another process has changed the index since
+        (`ingest.py`, `ingest.py --reset`, a server's knowledge save), the collections are opened again, and an
+        embedded client is made anew, so what it wrote is seen. IndexBuildingError while an ingest rebuilds it."""
+        with self._lock:
+            try:
+                current = self.client.get_collection(self.name)
+                metadata = current.metadata or {}
+                if metadata.get("building") or metadata.get("version") == "":  # made, not filled and stamped yet
+                    raise self._building(f"an ingest started at {metadata.get('building') or '?'} has not finished")
+                seen = (str(current.id), metadata.get("version", ""))
+                if seen != self._seen or self._stale:
+                    if self._seen is not None or self._stale:
+                        self._reopen()
+                    self.open()
+                    self._seen, self._stale = seen, False
+                return seen[1]
+            except (ChromaError, IndexMissingError) as exc:  # deleted by an `ingest --reset` and not made again yet
+                if self._seen is None:  # or never made: IndexMissingError says to run ingest
+                    with contextlib.suppress(ChromaError):
+                        self.open()
+                log.info("the index in %s is being made again (%s: %s)", self._where(), type(exc).__name__, exc)
+                raise self._building("the collections are being made again") from None
+
+    def _building(self, what: str) -> IndexBuildingError:
+        return IndexBuildingError(
+            f"the index in {self._where()} is being built ({what}): wait for it, or run `python ingest.py` again if it "
+            "was interrupted"
+        )
+
+    def _reopen(self) -> None:
+        """A fresh embedded client (a `chroma run` server shows every process the same index: nothing to do there)."""
+        if self.own_client and not self.settings.chroma_host:
+            forget_embedded(self.settings)
+            self.client = make_client(self.settings)
+        self._chunks = self._sentences = None
+
+    def _read(self, read):
+        """One read of the index; Chroma's errors become ours (its messages go to the log, never to a user). The usual
+        cause is an `ingest --reset` under way (IndexBuildingError); else the reader chromadb left stale or broken is
+        replaced and the read tried once more."""
+        for attempt in (1, 2):
+            try:
+                return read()
+            except ChromaError as exc:
+                log.warning("reading the index in %s failed (%s: %s)", self._where(), type(exc).__name__, exc)
+                with self._lock:
+                    self._stale = True
+                    if self._seen is None:  # not a reader that follows versions (an ingest): open it again
+                        self._reopen()
+                if attempt == 1 and self._seen is not None:
+                    self.version()  # IndexBuildingError during a rebuild; else opens the index afresh for the retry
+        raise RelaisError(f"the index in {self._where()} cannot be read: see the server's log; if it goes on, run "
+                          "`python ingest.py --reset` and restart the app") from None
 
     def count(self) -> int:
-        return self._collection("chunks").count()
+        return self._read(lambda: self._collection("chunks").count())
 
     def _collection(self, which: Which):
         return (self.chunks if which == "chunks" else self.sentences)._collection
@@ -124,7 +185,7 @@ class Store:
         """Chroma's get() a page at a time: memory stays flat on large collections."""
         offset = 0
         while True:
-            got = self._collection(which).get(where=where, include=include, limit=_PAGE, offset=offset)
+            got = self._read(lambda at=offset: self._collection(which).get(where=where, include=include, limit=_PAGE, offset=at))
             yield got
             if len(got["ids"]) < _PAGE:
                 return
@@ -148,15 +209,16 @@ class Store:
         n = min(k, self.count())
         if n == 0:
             return []
-        found = self.chunks.similarity_search_by_vector_with_relevance_scores(vector, k=n)
+        found = self._read(lambda: self.chunks.similarity_search_by_vector_with_relevance_scores(vector, k=n))
         return [(doc, 1.0 - distance) for doc, distance in found]
 
     def dense_sentences(self, vector: list[float], k: int) -> list[tuple[dict, float]]:
         """Nearest sentences (metadata, cosine similarity): a paraphrase often matches one sentence better than its chunk."""
-        n = min(k, self._collection("sentences").count())
+        n = min(k, self._read(lambda: self._collection("sentences").count()))
         if n == 0:
             return []
-        got = self._collection("sentences").query(query_embeddings=[vector], n_results=n, include=["metadatas", "distances"])
+        got = self._read(lambda: self._collection("sentences").query(query_embeddings=[vector], n_results=n,
+                                                                      include=["metadatas", "distances"]))
         return [(meta, 1.0 - dist) for meta, dist in zip(got["metadatas"][0], got["distances"][0])]
 
     def sentence_map(self) -> dict[str, tuple[list[int], list[int], list[str]]]:
@@ -171,15 +233,15 @@ class Store:
         """Sentences ingest flagged as hostile (rag/injection.py): source, sentence and reason."""
         from .injection import REASONS
 
-        got = self._collection("sentences").get(where={"suspicious": {"$in": list(REASONS)}}, include=["documents", "metadatas"],
-                                             limit=limit)
+        got = self._read(lambda: self._collection("sentences").get(where={"suspicious": {"$in": list(REASONS)}},
+                                                                    include=["documents", "metadatas"], limit=limit))
         return [{"source": m["source"], "sentence": d, "reason": m["suspicious"]} for d, m in zip(got["documents"], got["metadatas"])]
 
     def sentences_by_id(self, ids: list[str]) -> list[dict]:
         """Stored sentences with their vectors, by id (a primary-key lookup, fast at any corpus size)."""
         if not ids:
             return []
-        got = self._collection("sentences").get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        got = self._read(lambda: self._collection("sentences").get(ids=ids, include=["documents", "metadatas", "embeddings"]))
         rows = {id_: {"id": id_, "text": got["documents"][i], "metadata": got["metadatas"][i], "embedding": got["embeddings"][i]}
                 for i, id_ in enumerate(got["ids"])}
         return [rows[i] for i in ids if i in rows]

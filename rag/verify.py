@@ -53,8 +53,46 @@ def canonical_number(raw: str) -> str:
     return out.lstrip("0") or "0"
 
 
+# numbers written in words are numbers ("six awards" is not "eight Grammys"); "one", "un", "une", "first", "premier" and
+# "second" are left out: mostly articles, pronouns and units
+_NUMBER_WORDS = {
+    **dict(zip("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+               "eighteen nineteen twenty".split(), range(2, 21))),
+    **dict(zip("thirty forty fifty sixty seventy eighty ninety hundred".split(), (30, 40, 50, 60, 70, 80, 90, 100))),
+    **dict(zip("third fourth fifth sixth seventh eighth ninth tenth".split(), range(3, 11))),
+    **dict(zip("deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize".split(), range(2, 17))),
+    **dict(zip("vingt vingts trente quarante cinquante soixante cent cents".split(), (20, 20, 30, 40, 50, 60, 100, 100))),
+    **dict(zip("deuxieme troisieme quatrieme cinquieme sixieme septieme huitieme neuvieme dixieme".split(), range(2, 11))),
+    **dict(zip("dizaine douzaine quinzaine vingtaine trentaine quarantaine cinquantaine centaine".split(),
+               (10, 12, 15, 20, 30, 40, 50, 100))),
+}
+_LETTERS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+
+
+def _number_words(text: str) -> set[str]:
+    """The numbers a text writes in words: "dix-neuf" 19, "quatre-vingt-dix" 90, "twenty-one" 21; in "five-week", 5."""
+    out = set()
+    for m in _LETTERS.finditer(_fold(text)):
+        parts = [w for w in m.group().split("-") if w != "et"]
+        if not parts:
+            continue
+        if all(w in _NUMBER_WORDS for w in parts):
+            values = [_NUMBER_WORDS[w] for w in parts]
+            total = sum(values)
+            if len(values) > 1 and values[0] == 4 and values[1] == 20:  # quatre-vingt(s): 80
+                total = 80 + sum(values[2:])
+            out.add(str(total))
+        else:
+            out.update(str(_NUMBER_WORDS[w]) for w in parts if w in _NUMBER_WORDS)
+    return out
+
+
 def numbers(text: str) -> set[str]:
-    return {canonical_number(m.group()) for m in NUMBER.finditer(text)}
+    return {canonical_number(m.group()) for m in NUMBER.finditer(text)} | _number_words(text)
+
+
+_ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)  # "l'ELAS", "d'Adele": the name after
+_POSSESSIVE = re.compile(r"['’]s$")  # "Vogue's" is Vogue
 
 
 def names(text: str) -> set[str]:
@@ -62,7 +100,7 @@ def names(text: str) -> set[str]:
     found = set()
     for a, b in sentence_spans(text) or [(0, len(text))]:
         for i, m in enumerate(_WORD.finditer(text[a:b])):
-            word = m.group().strip("'’-")
+            word = _POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))
             if len(word) < 2 or _fold(word) in STOPWORDS:
                 continue
             # inside a sentence a capital marks a name (an opening word's capital says nothing: a name there is left to
@@ -72,11 +110,13 @@ def names(text: str) -> set[str]:
     return found
 
 
-def missing_facts(sentence: str, passage: str) -> list[str]:
-    """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold."""
+def missing_facts(sentence: str, passage: str, title: str = "") -> list[str]:
+    """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold (with its `title`: the
+    model reads it above the passage)."""
     sentence = MARKER.sub("", sentence)
+    passage = f"{title}. {passage}" if title else passage
     have_numbers = numbers(passage)
-    words = {_fold(m.group().strip("'’-")) for m in _WORD.finditer(passage)}
+    words = {_fold(w) for m in _WORD.finditer(passage) for w in (m.group().strip("'’-"), _ELIDED.sub("", m.group().strip("'’-")))}
     have_words = words | {part for w in words for part in re.split(r"['’-]", w)} | {_fold(w) for w in tokens(passage)}
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
     return lost + [w for w in sorted(names(sentence)) if w not in have_words]  # whole words: "Meta" is not "métadonnées"
@@ -101,10 +141,14 @@ def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int
     else:
         cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
     best = int(np.argmax(cos))
-    a, b = sentences[best]
+    return measures(sentence, float(cos[best]), best, passage, sentences, question), sentences[best]
+
+
+def measures(sentence: str, cos: float, best: int, passage: str, sentences: list[tuple[int, int]], question: str = "") -> list[float]:
+    """FEATURES of a sentence whose nearest passage sentence is sentences[best], at e5 cosine `cos`."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
-    return [float(cos[best]), coverage(sentence, f"{passage} {question}"), coverage(sentence, f"{passage[lo:hi]} {question}"),
-            float(len(missing_facts(sentence, passage)))], (a, b)
+    return [cos, coverage(sentence, f"{passage} {question}"), coverage(sentence, f"{passage[lo:hi]} {question}"),
+            float(len(missing_facts(sentence, passage)))]
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,105 @@ def test_closest_passages_are_shown_as_such_on_the_chat_page_and_widget(tmp_path
     finally:
         server.shutdown()
         app.stop()
+
+
+# --- the loop that learns from the desk (issue 23) -------------------------------------------------------------------
+MISSED = "Quel est le délai de remboursement chez Relaiscorp ?"
+TEAM_REPLY = "Le délai de remboursement chez Relaiscorp est de quatorze jours ouvrés."
+IN_OTHER_WORDS = "Combien de temps faut-il pour être remboursé par Relaiscorp ?"
+
+
+def test_the_loop_from_a_missed_question_to_the_saved_answer_the_eval_and_the_metrics(tmp_path_factory, browser):
+    """Not answered → handoff → the agent replies, saves it as knowledge and as an eval case from the Gaps view → another
+    user asks in other words and gets the saved answer, cited, and says yes → the eval runner counts the case answered
+    (and not before the knowledge) → the metrics page shows the outcomes and the resolution rate. The real embedder."""
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("loop")
+    host_port = free_port()
+    app = LiveApp(root / "data", SEEDS, RAG_AGENTS="alice:pw-alice", RAG_ALLOWED_ORIGINS=f"http://127.0.0.1:{host_port}",
+                  RAG_RATE_LIMIT="600", RAG_EMBEDDINGS="e5-small")
+    app.start(timeout=300)
+    pages = root / "host"
+    pages.mkdir()
+    (pages / "index.html").write_text((ROOT / "examples" / "host.html").read_text().replace("http://127.0.0.1:7860", app.url))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", host_port), functools.partial(_QuietHandler, directory=str(pages)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        def widget_for(locale: str):
+            page = browser.new_context(locale=locale).new_page()
+            page.goto(f"http://127.0.0.1:{host_port}/index.html")
+            widget = page.locator("#relais-widget")
+            widget.locator(".launcher").click()
+            return page, widget
+
+        def ask(widget, question: str):
+            widget.locator("input.question").fill(question)
+            widget.locator("form.ask button").click()
+            widget.locator(".msg.bot", has=widget.page.locator(".votes")).last.wait_for()
+            return widget.locator(".msg.bot").last
+
+        _, widget = widget_for("fr-FR")
+        missed = ask(widget, MISSED)
+        assert "Réponse de l'équipe" not in missed.inner_text() and missed.locator(".resolved-yes").count() == 0  # no answer
+        missed.locator(".vote-down").click()  # a thumbs down asks why
+        missed.locator(".why-not_my_question").click()
+        expect(missed.locator(".why-not_my_question")).to_have_class(re.compile(r"\bon\b"))
+        widget.get_by_text("Parler à un humain").click()
+        widget.locator(".status", has_text="En attente").wait_for()
+
+        agent = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
+        sign_in(agent, app.url)
+        claim_and_reply(agent, "Relaiscorp", TEAM_REPLY)
+        widget.locator(".msg.agent", has_text="quatorze jours").wait_for(timeout=10_000)
+
+        agent.click("#tab-gaps")
+        gap = agent.locator(".gap", has_text=MISSED).first
+        gap.locator(".reply", has_text=TEAM_REPLY).wait_for()
+        gap.locator(".use-reply").first.click()
+        words = gap.locator(".gap-words")
+        assert words.input_value() == "quatorze jours ouvrés"  # taken from the reply, editable
+        words.fill("quatorze jours")
+        agent.screenshot(path=SHOTS / "gaps.png", full_page=True)
+        gap.locator(".save-case").click()
+        gap.locator(".note.ok", has_text="Eval case desk-").wait_for()
+        source = re.search(r"\((team-\d+\.md)\)", gap.locator(".note").inner_text()).group(1)
+
+        _, widget2 = widget_for("fr-FR")
+        saved = ask(widget2, IN_OTHER_WORDS)
+        assert saved.inner_text().startswith("Relais\nRéponse de l'équipe du "), saved.inner_text()
+        assert "quatorze jours ouvrés" in saved.inner_text()
+        saved.locator("details summary").first.click()
+        assert source in saved.locator("details").first.inner_text()  # cited: the team's entry
+        saved.locator(".resolved-yes").click()
+        expect(saved.locator(".resolved-yes")).to_have_class(re.compile(r"\bon\b"))
+
+        agent.click("#tab-knowledge")
+        agent.locator(".entry .used", has_text="answered 1 user since saved").wait_for()
+        agent.locator("#news", has_text="answered 1 user since saved").wait_for(timeout=15_000)
+
+        env = {**os.environ, "RAG_DATA_DIR": str(root / "data"), "RAG_DOCS": str(SEEDS), "RAG_EMBEDDINGS": "e5-small"}
+        out = root / "eval.json"
+        done = subprocess.run([sys.executable, "eval/run.py", "--cases", "desk", "--config", "hybrid", "--json", str(out)],
+                              check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads(out.read_text())
+        assert summary["desk"]["n_cases"] == 1 and summary["desk"]["answer_accuracy"] == 1.0  # answered, by the entry
+        assert summary["desk-before"]["answer_accuracy"] == 0.0  # and not from the documents alone
+
+        agent.click("#tab-metrics")
+        agent.locator("#resolution-svg rect.confirmed").first.wait_for()
+        table = agent.locator("#metrics-table").inner_text()
+        assert "resolution rate\t0.5" in table and "bot_confirmed: 1" in table and "person: 1" in table, table
+        metrics = agent.request.get(f"{app.url}/api/metrics").json()
+        assert (metrics["resolution_rate"], metrics["resolution_rate_confirmed"]) == (0.5, 0.5)
+        assert metrics["thumbs_down_reasons"] == {"not_my_question": 1}
+        csv = agent.request.get(f"{app.url}/api/metrics/resolution.csv?period=week").text()
+        assert csv.splitlines()[1].split(",")[1:8] == ["1", "0", "1", "0", "0", "0", "2"]
+        agent.screenshot(path=SHOTS / "metrics.png", full_page=True)
+    finally:
+        server.shutdown()
+        app.stop()

@@ -117,3 +117,41 @@ def test_while_an_index_is_rebuilt_the_bot_says_so_instead_of_not_found(pipeline
     _quiet([settings.docs], settings)  # the re-run finishes the index: answers again
     pipeline.retriever.refresh = 0
     assert not pipeline.ask(question).abstained
+
+
+def test_a_run_interrupted_while_embedding_keeps_what_it_stored_and_the_rerun_embeds_only_the_rest(settings, tmp_path, monkeypatch):
+    import rag.indexing
+
+    clean = _quiet([settings.docs], settings.replace(data_dir=tmp_path / "clean"))
+    real, windows = rag.indexing._embed, []
+
+    def cut_short(embeddings, pieces):  # Ctrl-C while the third window is being embedded
+        if len(windows) == 2:
+            raise KeyboardInterrupt
+        windows.append(len(pieces))
+        return real(embeddings, pieces)
+
+    with monkeypatch.context() as m:
+        m.setattr(rag.indexing, "WINDOW", 20)
+        m.setattr(rag.indexing, "_embed", cut_short)
+        with pytest.raises(KeyboardInterrupt):
+            _quiet([settings.docs], settings)
+    assert windows == [20, 20]
+    rerun = _quiet([settings.docs], settings)
+    assert rerun.embedded == clean.embedded - 40 and rerun.added + rerun.unchanged == clean.added
+    assert _snapshot(settings) == _snapshot(settings.replace(data_dir=tmp_path / "clean"))
+
+
+def test_progress_is_logged_when_the_output_is_not_a_terminal(settings, monkeypatch):
+    import rag.indexing
+
+    monkeypatch.setattr(rag.indexing, "WINDOW", 30)
+    lines = []
+    report = ingest([settings.docs], settings, log=lines.append)  # pytest captures stderr: not a terminal
+    progress = [line for line in lines if line.startswith("embedded ")]
+    assert progress and progress[-1].startswith(f"embedded {report.embedded:,}/{report.embedded:,} texts (100%): files 5/5, "
+                                                f"chunks {report.added}/{report.added}, ")
+    assert progress[-1].endswith("ETA 0m00s") and " texts/s, " in progress[-1]
+    lines.clear()
+    ingest([settings.docs], settings, log=lines.append)
+    assert not lines  # nothing to embed, nothing to say

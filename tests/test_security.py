@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event as sa_event
 
 from rag.desk import Database, Desk
 from rag.desk.api import build_api
@@ -288,3 +289,115 @@ def test_a_last_event_id_that_is_no_message_id_resumes_from_after():
 
     assert resume_after("²", 7) == 7 and resume_after("١٢", 7) == 7 and resume_after("x", 7) == 7
     assert resume_after("42", 7) == 42 and resume_after(None, 7) == 7 and resume_after("9" * 30, 7) == 7
+
+
+# --- issue 25 row 8: a full disk --------------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (root can mount one; the probe filled a 12 MB one): `fill()` takes its last byte, `free()` gives it back.
+    Without root, SQLite's own page limit stands in for the disk: the database is full, the files are not."""
+    import os
+    import subprocess
+    from types import SimpleNamespace
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
+                                                    check=False, capture_output=True).returncode == 0
+    filler = folder / "filler"
+    disk = SimpleNamespace(folder=folder, real=mounted, db=None)
+
+    def fill():
+        if mounted:
+            with filler.open("wb", buffering=0) as f:  # unbuffered: closing it writes nothing more
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                except OSError:  # ENOSPC: the disk is full
+                    pass
+        else:
+            pages = disk.db.value("PRAGMA page_count")
+            disk.db.engine.dispose()
+            sa_event.listen(disk.db.engine, "connect", lambda dbapi, _r: dbapi.execute(f"PRAGMA max_page_count = {pages}"))
+
+    def free():
+        filler.unlink(missing_ok=True)
+
+    disk.fill, disk.free = fill, free
+    yield disk
+    if disk.db is not None:
+        disk.db.close()
+    if mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+class BrokenPipeline(ScriptedPipeline):
+    """An answerer with a bug: it fails with an error Relais does not know."""
+
+    def stream(self, question, history=None):
+        yield "Le chatbot "
+        raise ZeroDivisionError("division by zero in the answerer")
+
+
+def test_a_full_disk_gets_json_errors_an_error_event_no_half_file_and_plain_words(small_disk):
+    settings = Settings.from_env({}, data_dir=small_disk.folder, agents="alice:pw-alice,bob:pw-bob")
+    db = small_disk.db = Database(str(small_disk.folder / "relais.db"))
+    desk = Desk(ScriptedPipeline(), db, small_disk.folder / "knowledge")
+    client = TestClient(build_api(desk, Agents(settings, db)), base_url=URL, raise_server_exceptions=False)  # as a server
+    sign_in(client)
+    cid = desk.start()
+    small_disk.fill()
+
+    def refused(r):
+        assert r.status_code == 503 and r.headers["content-type"] == "application/json", (r.status_code, r.text)
+        error = r.json()["error"]
+        assert "disk" in error and "try again" in error and "sqlite" not in error.lower() and "sql" not in error.lower()
+
+    refused(client.post("/api/chat", json={"question": "Combien de conversations ?", "conversation_id": cid}))
+    refused(client.post("/api/conversations", json={}))
+    refused(client.post(f"/api/conversations/{cid}/handoff", json={}))
+    refused(client.post("/api/agent/login", json={"name": "bob", "password": "pw-bob"}))
+    with client.stream("POST", "/api/chat/stream", json={"question": "Combien ?", "conversation_id": cid}) as r:
+        events = r.read().decode()
+    assert events.startswith("event: start") and "event: error" in events and "disk" in events and "sqlite" not in events.lower()
+    saved = client.post("/api/agent/knowledge", json={"question": "Quel est le délai ?", "answer": "Dix jours. " * 50})
+    if small_disk.real:  # the file's write fails too: no empty or half-written file is left for ingest to skip
+        assert saved.status_code == 503 and "disk" in saved.json()["error"]
+        assert [p.name for p in (small_disk.folder / "knowledge").glob("*")] == []
+    from rag.desk.chat_view import plain_error
+    from rag.errors import RelaisError
+
+    with pytest.raises(RelaisError) as failed:  # what the chat page gets: it shows plain words, in the page's language
+        desk.ask(cid, "Combien de conversations ?")
+    assert "disque" in plain_error(failed.value, "fr") and "disk" in plain_error(failed.value, "en")
+    if small_disk.real:
+        small_disk.free()  # space back: everything works again, nothing was lost
+        assert client.post("/api/chat", json={"question": "Combien ?", "conversation_id": cid}).status_code == 200
+        assert [m.role for m in desk.messages(cid)] == ["user", "bot"]
+
+
+def test_an_unexpected_failure_is_json_on_the_api_and_an_error_event_on_a_stream(tmp_path):
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    db = Database(settings.database)
+    client = TestClient(build_api(Desk(BrokenPipeline(), db, tmp_path / "knowledge"), Agents(settings, db)), base_url=URL,
+                        raise_server_exceptions=False)
+    r = client.post("/api/chat", json={"question": "Combien de conversations ?"})
+    assert r.status_code == 500 and "operator" in r.json()["error"] and "division" not in r.text
+    with client.stream("POST", "/api/chat/stream", json={"question": "Combien de conversations ?"}) as r:
+        events = r.read().decode()
+    assert "event: token" in events and "event: error" in events and "operator" in events and "division" not in events
+
+
+# --- issue 25, notes -----------------------------------------------------------------------------------------------------
+def test_a_host_header_with_more_than_a_host_and_port_gets_400(tmp_path):
+    client, _, _ = make(tmp_path)
+    assert host_name("127.0.0.1:7951@evil.example") == "" and host_name("127.0.0.1:7951") == "127.0.0.1"
+    r = client.get("/health", headers={"Host": "127.0.0.1:7860@evil.example"})
+    assert r.status_code == 400 and "RAG_ALLOWED_HOSTS" in r.json()["error"]
+    assert client.get("/health").status_code == 200
+
+
+def test_a_sqlite_file_that_cannot_be_opened_says_what_to_check(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        Database(str(tmp_path))  # a folder where the database file should be
+    assert "RAG_DATA_DIR" in str(refused.value) and "PostgreSQL" not in str(refused.value)

@@ -164,6 +164,25 @@ def test_gradio_client_asks_through_the_chat_page(app):
     assert fresh != "id-from-a-wiped-data-folder" and "2,3 millions" in json.dumps(chat_rows, ensure_ascii=False)
 
 
+def test_the_chat_page_has_the_apis_size_limit(app):
+    """Issue 25 row 3: a 20 MB question through the chat page was stored whole."""
+    cid = httpx.post(f"{app.url}/api/conversations", json={}).json()["conversation_id"]
+    body = json.dumps({"data": [QUESTION + " " + "x" * 300_000, cid, "fr"]}).encode()
+    for path in ("/gradio_api/call/ask", "/gradio_api/queue/join"):
+        r = httpx.post(app.url + path, content=body, headers={"content-type": "application/json"}, timeout=60)
+        assert r.status_code == 413 and "256 kB" in r.json()["error"], (path, r.status_code, r.text[:200])
+    r = httpx.post(f"{app.url}/gradio_api/call/ask", content=iter([body]), headers={"content-type": "application/json"},
+                   timeout=60)  # chunked: no length to refuse it by, it is cut while read
+    assert r.status_code == 413, r.text[:200]
+    assert httpx.get(f"{app.url}/api/conversations/{cid}/messages").json()["messages"] == []
+
+
+def test_the_chat_page_takes_no_uploads(app):
+    """Issue 25 row 4: anyone could upload any file, of any size, kept forever (the page has no file input)."""
+    r = httpx.post(f"{app.url}/gradio_api/upload", files={"files": ("big.bin", b"\0" * 100_000)})
+    assert r.status_code == 404 and "upload" in r.json()["error"]
+
+
 def test_restart_in_the_middle_of_a_handoff_loses_nothing(app):
     cid = chat(app, QUESTION)["conversation_id"]
     httpx.post(f"{app.url}/api/conversations/{cid}/handoff", json={}).raise_for_status()
@@ -192,8 +211,12 @@ def test_rate_limit_answers_429_with_a_retry_time(tmp_path):
         assert [r.status_code for r in codes] == [200, 200, 200, 429]
         assert int(codes[-1].headers["retry-after"]) > 0 and codes[-1].json()["retry_after"] > 0
         assert httpx.get(f"{live.url}/health").status_code == 200  # polling and health are not limited
+        page = Client(live.url, verbose=False)
         with pytest.raises(Exception, match="too many requests"):  # the chat page's /ask shares the same budget
-            Client(live.url, verbose=False).predict(QUESTION, "", "fr", api_name="/ask")
+            page.predict(QUESTION, "", "fr", api_name="/ask")
+        with pytest.raises(Exception, match="too many requests"):  # issue 25 row 5: so does its "talk to a human"
+            page.predict("", "fr", api_name="/talk_to_human")
+        assert httpx.get(f"{live.url}/health").json()["waiting"] == 0  # no conversation was queued
         assert httpx.get(live.url + "/health", headers={"Host": "evil.example"}).status_code == 400  # DNS rebinding
     finally:
         live.stop()
@@ -219,3 +242,71 @@ def test_an_agent_answer_saved_to_the_knowledge_base_is_cited_next_time(app):
             break
         time.sleep(0.5)
     assert any(c["source"] == name for c in answer["citations"]) and "quatorze jours" in answer["text"]
+
+
+def test_the_app_answers_through_a_reset_run_by_another_process(app):
+    """Issue 25 row 1: questions during `ingest.py --reset` beside the running app left every later answer a 500
+    (chromadb's "Nothing found on disk") until a restart, and showed Chroma's errors meanwhile."""
+    env = {**app.env, "RAG_PORT": "0"}
+    rebuild = subprocess.Popen([sys.executable, "ingest.py", "--reset", "--quiet"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    seen = []
+    while rebuild.poll() is None:
+        r = httpx.post(f"{app.url}/api/chat", json={"question": QUESTION}, timeout=30)
+        health = httpx.get(f"{app.url}/health", timeout=30)
+        seen.append((r.status_code, health.status_code, r.json()["answer"]["text"] if r.status_code == 200 else r.text))
+    assert rebuild.returncode == 0
+    # each answer: the old index's, "being built", or (a question caught between the search and the reset) "not found"
+    assert all(code == health == 200 and any(w in text for w in ("construction", "2,3 millions", "pas trouvé"))
+               for code, health, text in seen), seen
+    for _ in range(20):  # the running app follows the new index within its 2 s refresh
+        answer = chat(app, QUESTION)["answer"]["text"]
+        if "2,3 millions" in answer:
+            break
+        time.sleep(0.5)
+    assert "2,3 millions" in answer
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs, as the probe mounted one for the app's data folder (root only)."""
+    import os
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)],
+                                           check=False, capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root: tests/test_security.py checks the same with SQLite's page limit")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_is_told_in_plain_words_on_every_path(small_disk):
+    """Issue 25 row 8, as the probe did it: the API answered 500 text/plain, the stream ended after `start`, the chat
+    page showed SQLite's message."""
+    from gradio_client import Client
+
+    from .conftest import SEEDS
+
+    live = LiveApp(small_disk, SEEDS, RAG_RATE_LIMIT="0", RAG_AGENTS=AGENTS).start()  # its log stays outside
+    try:
+        cid = httpx.post(f"{live.url}/api/conversations", json={}).json()["conversation_id"]
+        with (small_disk / "filler").open("wb", buffering=0) as filler:  # unbuffered: closing it writes nothing more
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+            except OSError:  # ENOSPC: the disk is full
+                pass
+        r = httpx.post(f"{live.url}/api/chat", json={"question": QUESTION, "conversation_id": cid}, timeout=30)
+        assert r.status_code == 503 and r.headers["content-type"] == "application/json" and "disk" in r.json()["error"]
+        with httpx.stream("POST", f"{live.url}/api/chat/stream", json={"question": QUESTION, "conversation_id": cid},
+                          timeout=30) as s:
+            events = s.read().decode()
+        assert "event: error" in events and "disk" in events
+        with pytest.raises(Exception, match="disque") as shown:
+            Client(live.url, verbose=False).predict(QUESTION, cid, "fr", api_name="/ask")
+        assert "sql" not in str(shown.value).lower()
+        (small_disk / "filler").unlink()  # space back: it answers again, nothing was lost
+        assert "2,3 millions" in chat(live, QUESTION, cid)["answer"]["text"]
+    finally:
+        live.stop()

@@ -35,6 +35,8 @@ def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
     ("Klarna rembourse tous les clients sous 30 jours [1].", KLARNA, ["30"]),
     ("Le chatbot de Lufthansa gérait 2,3 millions de conversations [1].", KLARNA, ["lufthansa"]),
     ("Le chatbot de Meta gérait les demandes [1].", KLARNA.replace("OpenAI", "métadonnées"), ["meta"]),  # whole words
+    ("Le chatbot d'Amazon gérait 2,3 millions de conversations [1].", KLARNA, ["amazon"]),  # a name after an elision
+    ("Klarna l'a développé avec l'aide d'OpenAI [1].", KLARNA, []),  # found there as "avec OpenAI"
 ])
 def test_missing_facts(claim, passage, lost):
     assert missing_facts(claim, passage) == lost

@@ -1,4 +1,4 @@
-"""python -m training.verifier --data ../shared/data/qa [--questions 400] [--out rag/verifier.json]
+"""python -m training.verifier --data ../shared/data/qa [--questions 400] [--pairs FILE] [--out rag/verifier.json]
 
 Fits the check every generated sentence passes (rag.verify) on a labelled set built from the public dev split
 (articles the reader never trained on), and measures it as a classifier on a part kept out of the fit.
@@ -9,9 +9,13 @@ For each answerable question, the passage is its paragraph and the answer senten
 - unsupported: S with a number changed, S with a name swapped for one from another article, S with its answer
   replaced by another article's answer of the same kind (a fact taken from another passage), and a sentence of
   another article cited to this passage.
-Half of the articles (by a hash of the title) fit the weights and the threshold (the lowest P keeping 0.9 of the
-supported sentences); the other half is the report: the share of unsupported sentences stopped and of supported
-ones kept.
+And our own labelled pairs (--pairs, training/data/verifier/paraphrases.jsonl: a dev question's id and two sentences
+we wrote, never the passage, read here from the data): for 160 answer sentences, a faithful paraphrase as a generative
+model writes one (reordered, synonyms, other verb forms, nominalised; French and English as in the data) and an
+unsupported variant (a number, date or name changed, an entity swapped, a fact the passage does not hold).
+Half of the articles (by a hash of the title; the pairs file says which half each is in) fit the weights, each kind
+of sentence weighing the same, and the threshold: the lowest P that keeps KEEP of every kind of supported sentence
+there. The other half is the report: the share of unsupported sentences stopped and of supported ones kept, by kind.
 """
 
 from __future__ import annotations
@@ -26,14 +30,51 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.calibration import newton_logistic
 from rag.embeddings import make_embeddings
 from rag.text import sentence_spans
-from rag.verify import FEATURES, NUMBER, WEIGHTS, features, names
+from rag.verify import FEATURES, NUMBER, WEIGHTS, measures, names
 from training.reader import data
 from training.reader.data import digest as data_digest
 
-KEEP = 0.9  # share of supported sentences the threshold keeps on the fitting half
+KEEP = 0.9  # share of each kind of supported sentence the threshold keeps on the fitting half
+PAIRS = Path(__file__).parent / "data" / "verifier" / "paraphrases.jsonl"
+HALVES = {"fit": "fit", "kept out": "report"}
+
+
+def labelled_pairs(path: Path, corpus: data.Corpus, dev: set[str]) -> list[tuple[data.Question, str, str, str, str]]:
+    """(question, supported paraphrase, unsupported variant, its kind, half) of each line of our pairs file."""
+    by_id = {q.id: q for q in corpus.questions}
+    out = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        pair = json.loads(line)
+        q = by_id.get(pair.get("id"))
+        if q is None or q.article not in dev or q.answer_sentence is None:
+            raise SystemExit(f"{path}:{number}: {pair.get('id')!r} is no answerable question of the public dev split in "
+                             "this data: fix the id, or check --data")
+        if HALVES.get(pair.get("half")) != half(q.article):
+            raise SystemExit(f"{path}:{number}: {q.id} is in the {half(q.article)!r} half (a hash of its article's title): "
+                             f"set \"half\" to {next(k for k, v in HALVES.items() if v == half(q.article))!r}")
+        out.append((q, pair["paraphrase"], pair["unsupported"], pair["kind"], half(q.article)))
+    return out
+
+
+def weighted_logistic(z: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method, each row counting `weight` times."""
+    a = np.hstack([z, np.ones((len(z), 1))])
+    w = np.zeros(a.shape[1])
+    penalty = np.full(a.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(a @ w, -30, 30)))
+        grad = a.T @ (weight * (p - y)) + penalty * w
+        hess = (a * (weight * p * (1 - p))[:, None]).T @ a + np.diag(penalty) + 1e-9 * np.eye(a.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w[:-1], float(w[-1])
 
 
 def half(title: str) -> str:
@@ -73,17 +114,28 @@ def variants(sentence: str, answer: str, rng: random.Random, other_names: list[s
     return out
 
 
+def nearest(embedder, passage: str, texts: list[str]) -> list[tuple[float, int]]:
+    """(e5 cosine, index) of the passage sentence nearest each text: the measures that need the embedder (cached)."""
+    spans = sentence_spans(passage) or [(0, len(passage))]
+    vectors = np.asarray(embedder.embed_documents([passage[a:b] for a, b in spans] + texts), dtype=np.float32)
+    cos = vectors[len(spans):] @ vectors[: len(spans)].T
+    return [(float(c.max()), int(c.argmax())) for c in cos]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=400, help="answerable dev questions to build the set from")
+    parser.add_argument("--pairs", type=Path, default=PAIRS, help="our labelled paraphrases and unsupported variants")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--cache", type=Path, default=Path("data/verifier-work"), help="keeps the labelled set's measures")
+    parser.add_argument("--cache", type=Path, default=Path("data/verifier-work"), help="keeps the e5 measures of the labelled set")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     corpus = data.load(args.data)
     _, dev = data.split_articles(corpus)
+    by_id = {q.id: q for q in corpus.questions}
+    pairs = labelled_pairs(args.pairs, corpus, dev)
     questions = sorted((q for q in corpus.questions if q.article in dev and q.answer_sentence is not None and q.answers),
                        key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())
     picked, seen = [], set()
@@ -96,65 +148,88 @@ def main(argv: list[str] | None = None) -> int:
     for s in corpus.sentences:
         if s.article in dev:
             by_article_names.setdefault(s.article, set()).update(re.findall(r"\b[A-ZÉÈ][a-zà-ÿ]{3,}", s.text[1:]))
-    cache = args.cache / f"set-v3-{args.questions}-{args.seed}-{data_digest(args.data)}.json"
-    if cache.is_file():  # the labelled set and its measures, from an earlier run on the same data
-        rows, labels, kinds, parts = json.loads(cache.read_text())
-        picked = []
-    else:
-        rows, labels, kinds, parts = [], [], [], []
-    embedder = make_embeddings("e5-small") if picked else None
-    for k, q in enumerate(picked):
-        sentence = corpus.sentences[q.answer_sentence].text
-        passage = " ".join(corpus.sentences[i].text for i in corpus.by_paragraph[q.paragraph])
+
+    def passage_of(q: data.Question) -> str:
+        return " ".join(corpus.sentences[i].text for i in corpus.by_paragraph[q.paragraph])
+
+    made = []  # (question, text, label, kind, half)
+    for q in picked:
         others = [o for o in picked if o.article != q.article and o.language == q.language]
         o = rng.choice(others)
         other_names = sorted(by_article_names.get(o.article, set()))
         restated = f"{re.sub(r'[?¿]+$', '', q.text).strip()} : {q.answers[0]}."  # what a short generated answer looks like
-        made = variants(sentence, q.answers[0], rng, other_names, corpus.sentences[o.answer_sentence].text, o.answers[0], restated)
-        spans = sentence_spans(passage) or [(0, len(passage))]
-        vectors = embedder.embed_documents([passage[a:b] for a, b in spans] + [t for t, _, _ in made])
-        for (text, label, kind), vector in zip(made, vectors[len(spans):]):
-            row, _ = features(text, vector, passage, spans, vectors[: len(spans)], q.text)
-            rows.append(row)
-            labels.append(label)
-            kinds.append(kind)
-            parts.append(half(q.article))
-        if k % 50 == 0:
-            print(f"{k}/{len(picked)} questions, {len(rows)} sentences", file=sys.stderr, flush=True)
-    if not cache.is_file():
+        made += [(q, text, label, kind, half(q.article)) for text, label, kind in
+                 variants(corpus.sentences[q.answer_sentence].text, q.answers[0], rng, other_names,
+                          corpus.sentences[o.answer_sentence].text, o.answers[0], restated)]
+    made += [(q, text, label, kind, part) for q, paraphrase, unsupported, kind, part in pairs
+             for text, label, kind in ((paraphrase, 1, "paraphrase (ours)"), (unsupported, 0, f"{kind} (ours)"))]
+    # the e5 measures, the slow part, are kept by text (a sentence and its passage): the word measures are recomputed
+    cache = args.cache / f"nearest-v4-{data_digest(args.data)}.json"
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    todo: dict[str, list[str]] = {}
+    for q, text, *_rest in made[::-1]:  # our pairs first
+        if f"{q.id}\t{text}" not in known:
+            todo.setdefault(q.id, []).append(text)
+    if todo:
+        embedder = make_embeddings("e5-small")
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps([rows, labels, kinds, parts]))
-    x, y = np.asarray(rows), np.asarray(labels, dtype=np.float64)
+        for k, (qid, texts) in enumerate(todo.items(), start=1):
+            for text, found in zip(texts, nearest(embedder, passage_of(by_id[qid]), texts)):
+                known[f"{qid}\t{text}"] = found
+            if k % 20 == 0 or k == len(todo):
+                print(f"e5: {k}/{len(todo)} passages", file=sys.stderr, flush=True)
+                cache.write_text(json.dumps(known))  # an interrupted run resumes from here
+    rows, labels, kinds, parts = [], [], [], []
+    for q, text, label, kind, part in made:
+        passage = passage_of(q)
+        cos, best = known[f"{q.id}\t{text}"]
+        rows.append(measures(text, cos, best, passage, sentence_spans(passage) or [(0, len(passage))], q.text))
+        labels.append(label)
+        kinds.append(kind)
+        parts.append(part)
+    x, y, kinds_ = np.asarray(rows), np.asarray(labels, dtype=np.float64), np.asarray(kinds)
     fit_rows = np.asarray([p == "fit" for p in parts])
     # facts first: a number or name the passage lacks is never supported, whatever the meaning; the meaning model is
-    # fitted on the sentences whose facts are all there
+    # fitted on the sentences whose facts are all there, each kind of sentence weighing the same
     facts_ok = x[:, FEATURES.index("missing")] == 0
     meaning = [i for i, name in enumerate(FEATURES) if name != "missing"]
     train = fit_rows & facts_ok
+    count = {k: int((train & (kinds_ == k)).sum()) for k in set(kinds)}
+    weight = np.asarray([len(x[train]) / (len(count) * count[k]) for k in kinds_[train]])
     while True:  # each measure may only argue for support: one that gets a negative weight is left out, and refit
         mean, scale = x[train][:, meaning].mean(axis=0), x[train][:, meaning].std(axis=0)
         scale[scale < 1e-9] = 1.0
-        w, b = newton_logistic((x[train][:, meaning] - mean) / scale, y[train], 1.0)
+        w, b = weighted_logistic((x[train][:, meaning] - mean) / scale, y[train], weight)
         if w.min() >= 0 or len(meaning) == 1:
             break
         meaning.pop(int(np.argmin(w)))
     p = 1 / (1 + np.exp(-(((x[:, meaning] - mean) / scale) @ w + b)))
     p[~facts_ok] = 0.0
-    supported_fit = np.sort(p[fit_rows & (y == 1)])
-    threshold = float(supported_fit[int((1 - KEEP) * len(supported_fit))]) - 1e-9  # keeps KEEP of them, ties included
+    # the threshold keeps KEEP of every kind of supported sentence whose facts are all there, on the fitting half (ties
+    # included): the facts rule stops the others whatever the threshold
+    def kept_at(kind: str) -> float:
+        ps = np.sort(p[fit_rows & facts_ok & (y == 1) & (kinds_ == kind)])
+        return float(ps[int((1 - KEEP) * len(ps))])
+
+    threshold = min(kept_at(k) for k in sorted(set(kinds_[facts_ok & (y == 1)]))) - 1e-9
     report = {}
+    ours = np.char.endswith(kinds_.astype(str), "(ours)")
     for part in ("fit", "report"):
         mask = np.asarray([q == part for q in parts])
         report[part] = {
             "supported": int((mask & (y == 1)).sum()), "unsupported": int((mask & (y == 0)).sum()),
             "kept_supported": round(float((p[mask & (y == 1)] >= threshold).mean()), 4),
             "stopped_unsupported": round(float((p[mask & (y == 0)] < threshold).mean()), 4),
-            "by_kind": {kind: round(float(((p >= threshold) == (y == 1))[mask & (np.asarray(kinds) == kind)].mean()), 4)
-                        for kind in sorted(set(kinds))},
+            "our_pairs": {"paraphrases_kept": round(float((p[mask & ours & (y == 1)] >= threshold).mean()), 4),
+                          "unsupported_stopped": round(float((p[mask & ours & (y == 0)] < threshold).mean()), 4),
+                          "pairs": int((mask & ours & (y == 1)).sum())},
+            "by_kind": {kind: round(float(((p >= threshold) == (y == 1))[mask & (kinds_ == kind)].mean()), 4)
+                        for kind in sorted(set(kinds)) if (mask & (kinds_ == kind)).any()},
         }
     out = {"features": [FEATURES[i] for i in meaning], "weights": w.tolist(), "bias": b, "mean": mean.tolist(), "scale": scale.tolist(),
            "threshold": threshold, "about": {"made_by": "python -m training.verifier --data ../shared/data/qa",
-                                             "questions": args.questions, "sentences": len(rows), "keep": KEEP, "figures": report}}
+                                             "questions": args.questions, "pairs": str(args.pairs), "sentences": len(rows),
+                                             "keep": KEEP, "figures": report}}
     args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
     print(json.dumps(report, indent=1))
     return 0

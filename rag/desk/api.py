@@ -3,6 +3,7 @@ the routers of rag/desk/routes/, composed behind the guards."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -13,15 +14,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import ConflictError, InputError, NotFoundError, RelaisError
 from .auth import Agents
 from .desk import Desk
-from .guards import Guards, LoginLimiter, ProxyHeaders, RateLimiter, SharedRateLimiter
+from .guards import UNEXPECTED, Guards, LoginLimiter, ProxyHeaders, RateLimiter, SharedRateLimiter
 from .routes.admin import admin_router
 from .routes.chat import chat_router
 from .routes.console import console_router
+from .routes.loop import loop_router
 from .routes.static import static_router
 from .routes.streams import KEEPALIVE, streams_router
 from .shared import Shared
 
 __all__ = ["KEEPALIVE", "build_api"]
+log = logging.getLogger(__name__)
 
 
 def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit: int | RateLimiter | SharedRateLimiter = 30,
@@ -36,6 +39,7 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
     app.include_router(chat_router(desk))
     app.include_router(streams_router(desk, agents))
     app.include_router(console_router(desk, agents, LoginLimiter(shared=shared)))
+    app.include_router(loop_router(desk, agents))
     app.include_router(static_router())
     app.add_middleware(Guards, allowed_origins=allowed_origins, rate_limit=rate_limit, allowed_hosts=allowed_hosts)
     app.add_middleware(ProxyHeaders, trusted_proxies=trusted_proxies)  # added last, runs first: the guards see the client
@@ -43,7 +47,8 @@ def build_api(desk: Desk, agents: Agents, allowed_origins: str = "", rate_limit:
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Every error as {"error": "..."}: the desk's by kind (404, 409, 422, else 503), invalid requests, HTTP errors."""
+    """Every error as {"error": "..."}: the desk's by kind (404, 409, 422, else 503: the index being built, the disk
+    full), invalid requests, HTTP errors, and any other failure (500, with no internals in it)."""
 
     @app.exception_handler(RelaisError)
     async def relais_error(_request: Request, exc: RelaisError):
@@ -58,3 +63,8 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):  # a bug: the traceback goes to the log, never to the client
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": UNEXPECTED}, status_code=500)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 
+from ..errors import RelaisError, StorageError
 from ..messages import REASONS
 from .conversations import Message
 from .desk import Status
@@ -27,6 +28,9 @@ LABELS = {
         "bot_state": "🤖 Le bot vous répond. Un humain est disponible à tout moment.",
         "sources": "Sources", "agent": "conseiller",
         "closest": "Passages les plus proches : pas une réponse, à vérifier ou à demander à un conseiller",
+        "storage": "Le serveur ne peut pas enregistrer votre message pour l'instant (son disque est peut-être plein) : "
+                   "réessayez dans quelques minutes ; si cela dure, prévenez le responsable du site.",
+        "failed": "Le serveur a rencontré une erreur : réessayez ; si cela dure, prévenez le responsable du site.",
     },
     "en": {
         "title": "# Relais\nCited answers from the documents, and a person one click away.",
@@ -40,6 +44,9 @@ LABELS = {
         "human_state": "👤 You are talking with **{agent}**. The bot stays silent.",
         "bot_state": "🤖 The bot answers you. A person is available at any time.",
         "sources": "Sources", "agent": "agent", "closest": "Closest passages: not an answer, check them or ask a person",
+        "storage": "The server cannot save your message right now (its disk may be full): try again in a few minutes; "
+                   "if it goes on, tell the site's operator.",
+        "failed": "The server ran into an error: try again; if it goes on, tell the site's operator.",
     },
 }
 
@@ -61,7 +68,7 @@ def cards_html(answer: dict) -> str:
         body.append(text_html(passage[pos:]))
         meta = " · ".join(text_html(x) for x in (c["source"], c.get("date") or "") if x)
         cards.append(
-            f"<details class='relais-card'><summary><b>[{n}] {text_html(c['title'])}</b> <small>{meta}</small>"
+            f"<details class='relais-card'><summary><b>[{n}] {text_html(c.get('section') or c['title'])}</b> <small>{meta}</small>"
             f"<br><q>{text_html(' '.join(x['sentence'] for x in cs))}</q></summary><p>{''.join(body)}</p></details>"
         )
     return "".join(cards)
@@ -85,6 +92,14 @@ def rows(messages: list[Message], lang: str) -> tuple[list[dict], list[int]]:
         out.append({"role": role, "content": content})
         ids.append(m.id)
     return out, ids
+
+
+def plain_error(exc: Exception, lang: str) -> str:
+    """What the page says when something fails, in the page's language: no SQL, no traceback, no library's text."""
+    labels = LABELS["en" if lang == "en" else "fr"]
+    if isinstance(exc, StorageError):
+        return labels["storage"]
+    return str(exc) if isinstance(exc, RelaisError) else labels["failed"]
 
 
 def status_line(status: Status | None, lang: str) -> str:

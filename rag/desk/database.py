@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
 from .events import EVERYTHING, Hub
 from .migrations import LATEST, STEPS, statements
 
@@ -64,6 +64,17 @@ class Tx:
 Clock = Callable[[], float]  # seconds since the epoch, like time.time
 
 
+@contextmanager
+def _storage(db: Database) -> Iterator[None]:
+    """The database failing (a full disk, a server down) as a StorageError a person can act on; SQL in the log only."""
+    try:
+        yield
+    except OperationalError as exc:
+        log.error("desk database %s: %s", db.safe_url, exc.orig)
+        raise StorageError("the server cannot save or read its data right now (its disk may be full, or its database is "
+                           "unreachable): try again in a few minutes; if it goes on, tell the site's operator") from exc
+
+
 class Database:
     def __init__(self, url: str, hub: Hub | None = None, clock: Clock = time.time) -> None:
         """`url`: a SQLite file path (or sqlite:///path) or postgresql://user:password@host:port/name.
@@ -78,9 +89,10 @@ class Database:
         self._closed = threading.Event()
         try:
             self._migrate()
-        except OperationalError as exc:
-            raise ConfigError(f"cannot open the desk database {self.safe_url}: {exc.orig}: check RAG_DATABASE_URL "
-                              "(and that PostgreSQL is running and reachable)") from None
+        except StorageError as exc:
+            fix = ("check RAG_DATABASE_URL (and that PostgreSQL is running and reachable)" if self.dialect == "postgresql" else
+                   "check that its folder (RAG_DATA_DIR, or RAG_DATABASE_URL) exists, is writable and has free space")
+            raise ConfigError(f"cannot open the desk database {self.safe_url}: {exc.__cause__.orig}: {fix}") from None
         self._listener: threading.Thread | None = None
         self.listening = threading.Event()  # set once LISTEN holds (and every stream was told to re-read)
         if self.dialect == "postgresql":
@@ -132,7 +144,7 @@ class Database:
     @contextmanager
     def tx(self) -> Iterator[Tx]:
         """A write transaction; the topics it touched are published once it has committed."""
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+        with _storage(self), self.engine.connect().execution_options(write=True) as conn, conn.begin():
             t = Tx(conn, self.dialect)
             yield t
             if t.topics and self.dialect == "postgresql":
@@ -143,7 +155,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn, conn.begin():
+        with _storage(self), self.engine.connect() as conn, conn.begin():
             yield Tx(conn, self.dialect)
 
     def one(self, sql: str, **params) -> dict | None:

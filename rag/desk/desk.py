@@ -17,18 +17,23 @@ from typing import Protocol
 from ..errors import ConflictError, InputError, NotFoundError
 from ..messages import REASONS
 from ..schema import Answer, Citation
+from ..similar import Matcher, load_space
 from ..text import valid_utf8
 from .conversations import Conversation, Conversations, Message
 from .database import Database
+from .evalcases import DeskCase, EvalCases, suggest_words
 from .feedback import Feedback
-from .knowledge import save_entry
+from .gaps import gaps
+from .knowledge import Entry, Knowledge
 from .metrics import desk_metrics
+from .outcomes import DAY, Outcomes
 from .presence import Presence
 from .queue import Queue
 from .tickets import Tickets
 
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
 ANSWER_LEASE = 30.0  # seconds a stored question is left to the request that stored it before a retry answers it
+FOLLOW_EVERY = 2.0  # seconds between two looks at the knowledge entries (saved, edited, retired on any server)
 
 
 class Answering(Protocol):
@@ -67,7 +72,11 @@ class Turn:
 
 
 class Desk:
-    def __init__(self, pipeline: Answering, db: Database, knowledge_dir: Path, reindex: Callable[[Path], object] | None = None):
+    def __init__(self, pipeline: Answering, db: Database, knowledge_dir: Path, reindex: Callable[[Path], object] | None = None,
+                 resolution_window: float = DAY, follow_knowledge: bool = True):
+        """`resolution_window`: seconds of quiet after which a bot-only conversation is counted resolved (rag/desk/outcomes.py).
+        `reindex(folder)`: brings this server's index in line with the knowledge folder; `follow_knowledge`: this server's
+        index follows the entries saved on any server (off when servers share one index: the saving server updates it)."""
         self.pipeline = pipeline
         self.db = db
         self.knowledge_dir = Path(knowledge_dir)
@@ -78,6 +87,14 @@ class Desk:
         self.presence = Presence(db)
         self.ticket_box = Tickets(db, self.conversations)
         self.votes = Feedback(db)
+        self.outcomes = Outcomes(db, resolution_window)
+        self.knowledge = Knowledge(db, self.knowledge_dir)
+        self.cases = EvalCases(db, self.knowledge)
+        self.follow_knowledge = follow_knowledge
+        self._next_follow = 0.0
+        self._matcher: Matcher | None = None
+        self.knowledge.adopt()  # files saved by an earlier Relais become entries
+        self.follow(force=True)
 
     @property
     def hub(self):
@@ -107,6 +124,7 @@ class Desk:
             mid, prior = self.conversations.once(cid, client_id, keep)
             yield self._replay(prior) if prior else Turn(mid, None, None, self.status(cid))
             return
+        self.follow()
         history = _history(self.conversations.messages(cid))
         uid = None
         if text.strip():  # kept before answering
@@ -199,11 +217,21 @@ class Desk:
         self.ticket_box.leave(conv, _check(contact, "contact", limit=200), _check(message, "message"), client_id)
         return self.status(cid)
 
-    def feedback(self, cid: str, message_id: int, value: int) -> None:
+    def feedback(self, cid: str, message_id: int, value: int, reason: str | None = None) -> None:
+        """A thumbs up or down on a bot answer; a thumbs down may say why (wrong, incomplete, not_my_question)."""
+        self._bot_message(cid, message_id)
+        self.votes.set(cid, message_id, 1 if value > 0 else -1, reason)
+
+    def confirm(self, cid: str, message_id: int, resolved: bool) -> None:
+        """The user's answer to "Did this answer your question?" after a bot answer."""
+        self._bot_message(cid, message_id)
+        self.votes.confirm(cid, message_id, resolved)
+
+    def _bot_message(self, cid: str, message_id: int) -> Message:
         message = self.conversations.message(message_id)
         if message is None or message.conversation_id != cid or message.role != "bot":
             raise NotFoundError(f"message {message_id} is not a bot answer of this conversation")
-        self.votes.set(cid, message_id, 1 if value > 0 else -1)
+        return message
 
     def messages(self, cid: str, after: int = 0) -> list[Message]:
         self.conversation(cid)
@@ -269,11 +297,65 @@ class Desk:
         return self.status(cid)
 
     def save_knowledge(self, agent: str, question: str, answer: str) -> Path:
-        """Write an agent's answer as a document that ingest reads (rag/desk/knowledge.py), then index it."""
-        path = save_entry(self.knowledge_dir, agent, _check(question, "question", limit=500), _check(answer, "answer"))
+        """Keep an agent's answer as a knowledge entry (rag/desk/knowledge.py), then index it; the file it is indexed from."""
+        entry = self.add_knowledge(agent, question, answer)
+        return self.knowledge_dir / entry.source
+
+    def add_knowledge(self, agent: str, question: str, answer: str) -> Entry:
+        entry = self.knowledge.save(agent, _check(question, "question", limit=500), _check(answer, "answer"))
+        self._reindex()
+        return entry
+
+    def edit_knowledge(self, eid: int, agent: str, question: str, answer: str) -> Entry:
+        entry = self.knowledge.edit(eid, agent, _check(question, "question", limit=500), _check(answer, "answer"))
+        self._reindex()
+        return entry
+
+    def retire_knowledge(self, eid: int) -> Entry:
+        """The entry stops being cited (its passages leave this server's index now, the others' within FOLLOW_EVERY)."""
+        entry = self.knowledge.retire(eid)
+        self._reindex()
+        return entry
+
+    def knowledge_entries(self) -> list[dict]:
+        """Every entry, newest first, with how many users it answered since it was saved (or last edited)."""
+        answered = self.knowledge.answered()
+        return [{**e.public(), **answered.get(e.source, {"answered": 0, "first_answered": None})} for e in self.knowledge.entries()]
+
+    def follow(self, force: bool = False) -> None:
+        """Bring this server's index in line with the knowledge entries, when they changed (at most every FOLLOW_EVERY s)."""
+        if not (self.follow_knowledge or force) or (not force and time.monotonic() < self._next_follow):
+            return
+        self._next_follow = time.monotonic() + FOLLOW_EVERY
+        if (force or self.knowledge.behind()) and self.knowledge.sync() and self.reindex:
+            self.reindex(self.knowledge_dir)
+
+    def _reindex(self) -> None:
+        self.knowledge.sync()
         if self.reindex:
             self.reindex(self.knowledge_dir)
-        return path
+
+    # --- the loop: content gaps and eval cases -------------------------------------------------------
+    @property
+    def matcher(self) -> Matcher | None:
+        """Says when two questions ask the same thing (rag/desk/similar.py), with the answering half's embedder."""
+        embeddings = getattr(self.pipeline, "embeddings", None)
+        if self._matcher is None and embeddings is not None:
+            self._matcher = Matcher(embeddings.embed_query, load_space(getattr(embeddings, "name", "")))
+        return self._matcher
+
+    def gaps(self, limit: int = 50) -> list[dict]:
+        """The content gaps (rag/desk/gaps.py), each with a draft of the words an eval case would check."""
+        rows = []
+        for gap in gaps(self.db, self.matcher, limit=limit):
+            row = gap.public()
+            for reply in row["replies"]:
+                reply["words"] = suggest_words(reply["text"], row["question"])
+            rows.append(row)
+        return rows
+
+    def save_case(self, agent: str, question: str, words: list[str], knowledge_id: int, conversation_id: str | None = None) -> DeskCase:
+        return self.cases.add(agent, _check(question, "question", limit=500), words, knowledge_id, conversation_id)
 
     def _owned(self, cid: str, agent: str) -> Conversation:
         conv = self.conversation(cid)
@@ -284,7 +366,7 @@ class Desk:
 
     # --- metrics -------------------------------------------------------------------------------------
     def metrics(self) -> dict:
-        return {**desk_metrics(self.db, self.handoffs, self.votes, self.ticket_box, self.presence),
+        return {**desk_metrics(self.db, self.handoffs, self.votes, self.ticket_box, self.presence, self.outcomes),
                 "suspicious_sentences": self.suspicious()}
 
     def suspicious(self, limit: int = 50) -> dict[str, str]:

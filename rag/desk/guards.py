@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -21,7 +22,11 @@ from .shared import Shared
 
 PUBLIC_PREFIXES = ("/api/chat", "/api/conversations", "/health")
 AGENT_PREFIXES = ("/api/agent", "/api/metrics")
-MAX_BODY = 256 * 1024  # bytes: a 100 kB question fits; anything bigger is refused before it is read
+MAX_BODY = 256 * 1024  # bytes, on every path (the chat page's too): a 100 kB question fits; bigger is refused unread
+UNEXPECTED = "the server failed on this request: try again; if it goes on, tell the site's operator (its log has the details)"
+TOO_LARGE = f"request body over {MAX_BODY // 1024} kB: send a shorter message"
+# The chat page takes no files: Gradio's upload routes would let anyone store any file on the server's disk
+NO_UPLOADS = ("/gradio_api/upload", "/gradio_api/process_recording")
 LOGIN_PER_CLIENT = 10  # failed sign-ins per minute from one client
 LOGIN_PER_ACCOUNT = 30  # failed sign-ins per minute on one name, from every client together
 KNOWN_CLIENT_SECONDS = 12 * 3600  # a client that signed in as an agent is not locked out of that account by others
@@ -184,12 +189,14 @@ def client_of(request) -> str:
     return request.client.host if request.client else "?"
 
 
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._~-]+))(?::[0-9]{1,5})?|(?P<bare>[0-9a-f:.]*:[0-9a-f:.]*:[0-9a-f:.]*)")
+
+
 def host_name(host_header: str) -> str:
-    """The name in a Host header, without the port: `[::1]:7860` -> `::1`, `Example.com:80` -> `example.com`."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """The name in a Host header, without the port: `[::1]:7860` -> `::1`, `Example.com:80` -> `example.com`; "" for
+    anything that is not a host and a port (`127.0.0.1:7951@evil.example`), which no allow-list holds."""
+    match = _HOST.fullmatch(host_header.strip().lower())
+    return next((v for v in match.group("v6", "name", "bare") if v), "") if match else ""
 
 
 class Guards:
@@ -197,7 +204,7 @@ class Guards:
                  allowed_hosts: str = "127.0.0.1,localhost,::1") -> None:
         self.app = app
         self.allowed = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
-        self.hosts = {host_name(h) for h in allowed_hosts.split(",") if h.strip()}
+        self.hosts = {"*" if h.strip() == "*" else host_name(h) for h in allowed_hosts.split(",") if h.strip()} - {""}
         self.limiter = RateLimiter(rate_limit) if isinstance(rate_limit, int) else rate_limit
 
     @staticmethod
@@ -214,8 +221,14 @@ class Guards:
                 return await send({"type": "websocket.close", "code": 1008})
             return await send_json(send, 400, {"error": "unknown Host header: add the name clients use to RAG_ALLOWED_HOSTS"})
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(PUBLIC_PREFIXES + AGENT_PREFIXES):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if path.rstrip("/") in NO_UPLOADS:
+            return await send_json(send, 404, {"error": "this server takes no file uploads"})
+        if not path.startswith(PUBLIC_PREFIXES + AGENT_PREFIXES):  # the chat page (Gradio): the same size limit
+            if too_large(headers.get("content-length")):
+                return await send_json(send, 413, {"error": TOO_LARGE})
+            return await self.app(scope, *limited(receive, send))
         origin = headers.get("origin", "").rstrip("/")
         own = own_origin(scope, {k.lower(): v for k, v in headers.items()})  # the scheme: ProxyHeaders' 
         cross = bool(origin) and origin != own
@@ -227,9 +240,8 @@ class Guards:
                 (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                 (b"access-control-allow-headers", b"content-type"), (b"access-control-max-age", b"600")]})
             return await send({"type": "http.response.body", "body": b""})
-        length = headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > MAX_BODY):
-            return await send_json(send, 413, {"error": f"request body over {MAX_BODY // 1024} kB: send a shorter message"}, cors)
+        if too_large(headers.get("content-length")):
+            return await send_json(send, 413, {"error": TOO_LARGE}, cors)
         if scope["method"] == "POST" and path.startswith(PUBLIC_PREFIXES):
             wait = await run_in_threadpool(self.limiter.retry_after, self.client(scope))  # shared: a database round trip
             if wait:
@@ -237,19 +249,37 @@ class Guards:
                 return await send_json(send, 429, {"error": f"too many requests: retry in {seconds} s", "retry_after": seconds},
                                        cors + [(b"retry-after", str(seconds).encode())])
 
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_BODY:  # a chunked body without a length that grows past the limit
-                raise ValueError("request body too large")
-            return message
-
         async def send_with_cors(message):
             if message["type"] == "http.response.start" and cors:
                 message = {**message, "headers": list(message.get("headers", [])) + cors}
             await send(message)
 
-        await self.app(scope, limited_receive, send_with_cors)
+        await self.app(scope, *limited(receive, send_with_cors))
+
+
+def too_large(length: str | None) -> bool:
+    """A Content-Length over MAX_BODY, or one that is no number of bytes."""
+    return bool(length) and not (length.isascii() and length.isdigit() and int(length) <= MAX_BODY)
+
+
+def limited(receive, send):
+    """The ASGI receive and send of a body that may come without a length (chunked): once it grows past MAX_BODY, the
+    client gets the 413 at once, the app sees the client gone, and whatever it answers then is dropped."""
+    received, refused = 0, False
+
+    async def limited_receive():
+        nonlocal received, refused
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > MAX_BODY:
+            if not refused:
+                refused = True
+                await send_json(send, 413, {"error": TOO_LARGE})
+            return {"type": "http.disconnect"}
+        return message
+
+    async def guarded_send(message):
+        if not refused:
+            await send(message)
+
+    return limited_receive, guarded_send

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from queue import Queue
 from typing import Literal
@@ -12,7 +13,10 @@ from pydantic import BaseModel, Field
 
 from ...errors import RelaisError
 from ..desk import Desk, Turn
+from ..guards import UNEXPECTED
 from .common import ERRORS, MAX_ID, idempotency_key, read_updates, sse, sse_response, turn_payload
+
+log = logging.getLogger(__name__)
 
 Reason = Literal["requested", "sensitive", "low_confidence", "closest_passages", "repeated_abstention", "negative_feedback", "suspicious"]
 
@@ -35,6 +39,7 @@ class HandoffRequest(BaseModel):
 class FeedbackRequest(BaseModel):
     message_id: int = Field(ge=1, le=MAX_ID)
     value: Literal["up", "down"]
+    reason: Literal["wrong", "incomplete", "not_my_question"] | None = Field(None, description="Why a thumbs down")
 
 
 class TicketRequest(BaseModel):
@@ -66,8 +71,11 @@ def chat_router(desk: Desk) -> APIRouter:
             try:
                 for item in desk.say(cid, body.question, body.client_message_id):
                     pieces.put(item)
-            except RelaisError as exc:
+            except RelaisError as exc:  # the index being built, the disk full: the message says what to do
                 pieces.put(exc)
+            except Exception:  # a bug: the stream still ends with an `error` event, the details go to the log
+                log.exception("answering in conversation %s failed", cid)
+                pieces.put(RelaisError(UNEXPECTED))
             finally:
                 pieces.put(None)
 
@@ -104,7 +112,7 @@ def chat_router(desk: Desk) -> APIRouter:
 
     @router.post("/api/conversations/{cid}/feedback", responses=ERRORS)
     def feedback(cid: str, body: FeedbackRequest) -> dict:
-        desk.feedback(cid, body.message_id, 1 if body.value == "up" else -1)
+        desk.feedback(cid, body.message_id, 1 if body.value == "up" else -1, body.reason)
         return {"ok": True}
 
     @router.post("/api/conversations/{cid}/ticket", responses=ERRORS)

@@ -101,6 +101,7 @@ def console_router(desk: Desk, agents: Agents, logins: LoginLimiter) -> APIRoute
     @router.post("/api/agent/knowledge", responses=ERRORS)
     def knowledge(body: KnowledgeEntry, name: str = Depends(agent)) -> dict:
         """Save an answer as a document; it is ingested at once and cited by the bot from then on."""
-        return {"path": str(desk.save_knowledge(name, body.question, body.answer))}
+        entry = desk.add_knowledge(name, body.question, body.answer)
+        return {"path": str(desk.knowledge_dir / entry.source), "entry": entry.public()}
 
     return router

@@ -26,7 +26,8 @@
 
   function showLogin() {
     stopLive();
-    $("login").hidden = false; $("desk").hidden = true; $("metrics").hidden = true; $("nav").hidden = true;
+    $("login").hidden = false; $("nav").hidden = true;
+    for (const id of ["desk", "gaps", "knowledge", "metrics"]) $(id).hidden = true;
   }
 
   async function start() {
@@ -37,7 +38,9 @@
     stopLive();
     listen();
     update(true);  // at once, whatever the stream does
+    knowledgeNews();
     timer = setInterval(() => {
+      knowledgeNews();
       if (Date.now() - lastRefresh >= SLOW_MS) update();
       if (events?.readyState === EventSource.CLOSED) listen();  // the browser gave up on it (e.g. the server was down)
     }, SLOW_MS);
@@ -153,7 +156,45 @@
     return wrap;
   }
 
+  // The resolution rate per day or week: stacked bars (confirmed, then assumed) as a share of the ended conversations,
+  // a small inline SVG (no chart library, no CDN).
+  let period = "day";
+  function chart(rows) {
+    const NS = "http://www.w3.org/2000/svg", W = 640, H = 200, L = 34, B = 22, T = 8;
+    const svg = (tag, attrs, text) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text != null) n.textContent = text; return n; };
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", id: "resolution-svg",
+      "aria-label": `automated resolution rate per ${period}` });
+    const y = (share) => T + (1 - share) * (H - T - B);
+    for (const share of [0, 0.5, 1]) {
+      root.append(svg("line", { x1: L, x2: W, y1: y(share), y2: y(share), stroke: "#e3e6ea" }),
+        svg("text", { x: L - 4, y: y(share) + 4, "text-anchor": "end", "font-size": 11, fill: "#57606a" }, `${share * 100}%`));
+    }
+    const step = (W - L) / Math.max(rows.length, 1), bar = Math.max(2, Math.min(40, step * 0.7));
+    rows.forEach((r, i) => {
+      const x = L + i * step + (step - bar) / 2, c = r.confirmed_rate || 0, a = r.assumed_rate || 0;
+      const title = `${r.start}: ${r.resolution_rate === null ? "nothing ended" : Math.round(r.resolution_rate * 100) + "%"} resolved by the bot (confirmed ${r.bot_confirmed}, assumed ${r.bot_assumed}, of ${r.decided} ended)`;
+      const g = svg("g", { class: "period" });
+      g.append(svg("title", {}, title),
+        svg("rect", { class: "confirmed", x, width: bar, y: y(c), height: y(0) - y(c), fill: "#1e3a5f" }),
+        svg("rect", { class: "assumed", x, width: bar, y: y(c + a), height: y(c) - y(c + a), fill: "#93c5fd" }));
+      if (rows.length <= 16 || i % Math.ceil(rows.length / 16) === 0) g.append(svg("text", { x: x + bar / 2, y: H - 6, "text-anchor": "middle", "font-size": 10, fill: "#57606a" }, r.start.slice(5)));
+      root.append(g);
+    });
+    const legend = el("p", { class: "legend" }, el("span", { class: "swatch confirmed" }), " confirmed ", el("span", { class: "swatch assumed" }), " assumed");
+    return rows.length ? [root, legend] : [el("p", { class: "hint" }, "No conversation yet.")];
+  }
+
+  async function showResolution() {
+    const data = await api(`/api/metrics/resolution?period=${period}`);
+    $("resolution-chart").replaceChildren(...chart(data.rows));
+    $("resolution-csv").href = `/api/metrics/resolution.csv?period=${period}`;
+    $("period-day").classList.toggle("active", period === "day"); $("period-week").classList.toggle("active", period === "week");
+  }
+  $("period-day").onclick = () => { period = "day"; showResolution(); };
+  $("period-week").onclick = () => { period = "week"; showResolution(); };
+
   async function showMetrics() {
+    showResolution();
     const m = await api("/api/metrics");
     const fmt = (v) => v === null ? "—" : typeof v === "object" ? Object.entries(v).map(([k, n]) => `${k}: ${n}`).join(", ") || "—" : String(v);
     $("metrics-table").replaceChildren(...Object.entries(m).map(([k, v]) => el("tr", {}, el("th", {}, k.replaceAll("_", " ")), el("td", {}, fmt(v)))));
@@ -166,7 +207,98 @@
   });
   $("logout").onclick = async () => { await api("/api/agent/logout", {}); showLogin(); };
   $("online").onchange = () => api("/api/agent/presence", { online: $("online").checked });
-  $("tab-queue").onclick = () => { $("desk").hidden = false; $("metrics").hidden = true; $("tab-queue").classList.add("active"); $("tab-metrics").classList.remove("active"); };
-  $("tab-metrics").onclick = () => { $("desk").hidden = true; $("metrics").hidden = false; $("tab-metrics").classList.add("active"); $("tab-queue").classList.remove("active"); showMetrics(); };
+  const TABS = { queue: "desk", gaps: "gaps", knowledge: "knowledge", metrics: "metrics" };
+  const SHOW = { gaps: () => showGaps(), knowledge: () => showKnowledge(), metrics: () => showMetrics() };
+  for (const [tab, section] of Object.entries(TABS)) {
+    $(`tab-${tab}`).onclick = () => {
+      for (const [t, s2] of Object.entries(TABS)) { $(s2).hidden = t !== tab; $(`tab-${t}`).classList.toggle("active", t === tab); }
+      SHOW[tab]?.();
+    };
+  }
+
+  // --- content gaps: a group of missed questions, the agents' replies, saved as knowledge and as an eval case ---
+  async function showGaps() {
+    const list = $("gaps-list");
+    let data;
+    try { data = await api("/api/agent/gaps"); } catch (e) { list.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    if (!data.gaps.length) { list.replaceChildren(el("p", { class: "hint" }, "No missed question yet.")); return; }
+    list.replaceChildren(...data.gaps.map(gapCard));
+  }
+
+  function gapCard(g) {
+    const why = Object.entries(g.why).map(([k, n]) => `${k} ${n}`).join(", ");
+    const others = [...new Set(g.questions.map((q) => q.text))].filter((t) => t !== g.question);
+    const form = el("div", { class: "gap-form" });
+    const replies = g.replies.length
+      ? g.replies.map((r) => el("div", { class: "reply" }, el("b", {}, r.agent + ": "), r.text, " ",
+          el("button", { class: "use-reply", onclick: () => saveForm(form, g, r) }, "Save this reply…")))
+      : [el("p", { class: "hint" }, "No agent reply yet: answer it from the queue, or write the answer here. "),
+         el("button", { class: "use-reply", onclick: () => saveForm(form, g, null) }, "Write an answer…")];
+    return el("div", { class: "gap" },
+      el("h3", {}, g.question),
+      el("p", { class: "hint" }, `${g.users} user${g.users === 1 ? "" : "s"} · last ${ago(g.last)} ago · ${why}`),
+      others.length ? el("ul", { class: "phrasings" }, ...others.map((t) => el("li", {}, t))) : null,
+      ...replies, form);
+  }
+
+  function saveForm(form, g, r) {
+    const q = el("input", { class: "gap-question", value: g.question, maxLength: 500 });
+    const a = el("textarea", { class: "gap-answer", rows: 3, value: r ? r.text : "", maxLength: 4000 });
+    const w = el("input", { class: "gap-words", value: (r?.words || []).join(", "), placeholder: "words the answer must contain, comma-separated" });
+    const note = el("p", { class: "note", role: "status" });
+    const save = (asCase) => async () => {
+      note.textContent = "";
+      try {
+        const { entry } = await api("/api/agent/knowledge", { question: q.value, answer: a.value });
+        let text = `Saved as knowledge (${entry.source}): the bot quotes it from now on.`;
+        if (asCase) {
+          const words = w.value.split(",").map((x) => x.trim()).filter(Boolean);
+          const { case: c } = await api("/api/agent/cases", { question: g.questions[0].text, answer_contains: words, knowledge_id: entry.id,
+            conversation_id: g.questions[0].conversation_id });
+          text += ` Eval case desk-${c.id} saved (python eval/run.py --cases desk).`;
+        }
+        note.className = "note ok"; note.textContent = text;
+      } catch (e) { note.className = "note error"; note.textContent = e.message; }
+    };
+    form.replaceChildren(el("label", {}, "Question ", q), el("label", {}, "Answer ", a), el("label", {}, "The answer must contain ", w),
+      el("div", { class: "actions" }, el("button", { class: "save-knowledge", onclick: save(false) }, "Save as knowledge"),
+        el("button", { class: "primary save-case", onclick: save(true) }, "Save as knowledge and eval case")), note);
+  }
+
+  // --- knowledge entries: edit, retire, and how many users each answered since it was saved ---
+  async function showKnowledge() {
+    const list = $("knowledge-list");
+    let data;
+    try { data = await api("/api/agent/knowledge"); } catch (e) { list.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    if (!data.entries.length) { list.replaceChildren(el("p", { class: "hint" }, "No entry yet: save one from the Gaps view or a conversation.")); return; }
+    list.replaceChildren(...data.entries.map(entryCard));
+  }
+
+  function entryCard(e) {
+    const q = el("input", { class: "entry-question", value: e.question, maxLength: 500, disabled: !!e.retired });
+    const a = el("textarea", { class: "entry-answer", rows: 2, value: e.answer, maxLength: 4000, disabled: !!e.retired });
+    const err = el("p", { class: "error", role: "alert" });
+    const act = (fn) => async () => { err.textContent = ""; try { await fn(); await showKnowledge(); } catch (x) { err.textContent = x.message; } };
+    const used = e.answered ? `answered ${e.answered} user${e.answered === 1 ? "" : "s"} since saved (first ${ago(e.first_answered)} ago)` : "not used yet";
+    return el("div", { class: "entry" + (e.retired ? " retired" : "") },
+      el("p", { class: "hint" }, `${e.source} · ${e.agent} · ${e.day} · `, el("span", { class: "used" }, e.retired ? "retired" : used)),
+      q, a, e.retired ? null : el("div", { class: "actions" },
+        el("button", { class: "edit-entry", onclick: act(() => api(`/api/agent/knowledge/${e.id}`, { question: q.value, answer: a.value })) }, "Save changes"),
+        el("button", { class: "retire-entry", onclick: act(() => api(`/api/agent/knowledge/${e.id}/retire`, {})) }, "Retire")), err);
+  }
+
+  // Told when an entry starts answering users: the counts seen last are kept in this browser.
+  async function knowledgeNews() {
+    let data;
+    try { data = await api("/api/agent/knowledge"); } catch { return; }
+    const seen = JSON.parse(localStorage.getItem("relais-answered") || "{}");
+    const fresh = data.entries.filter((e) => !e.retired && e.answered > (seen[e.id] || 0));
+    for (const e of data.entries) seen[e.id] = e.answered;
+    localStorage.setItem("relais-answered", JSON.stringify(seen));
+    if (fresh.length) {
+      $("news").hidden = false;
+      $("news").textContent = fresh.map((e) => `«${e.question}» answered ${e.answered} user${e.answered === 1 ? "" : "s"} since saved.`).join(" ");
+    }
+  }
   fetch("/api/agent/me", { credentials: "same-origin" }).then((r) => (r.ok ? start() : showLogin()));
 })();

@@ -15,7 +15,7 @@ function relaisCards(citations, el, props = {}) {
       pos = Math.max(pos, b);
     }
     p.append(c.passage.slice(pos));
-    return el("details", props, el("summary", {}, `[${c.n}] ${c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
+    return el("details", props, el("summary", {}, `[${c.n}] ${c.section || c.title} · ${c.source}${c.date ? " · " + c.date : ""}`), p);
   });
 }
 

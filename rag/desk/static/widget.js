@@ -13,6 +13,8 @@
       nobody: "Aucun conseiller en ligne : laissez un message et un contact.", contact: "E-mail ou téléphone", message: "Votre message",
       leave: "Laisser un message", withHuman: "Vous échangez avec {a}.", offer: "Un conseiller vous est proposé : {r}.", error: "Erreur : ",
       close: "Fermer", closest: "Passages les plus proches : pas une réponse, à vérifier ou à demander à un conseiller", up: "Réponse utile", down: "Réponse pas utile", thanks: "Merci !",
+      resolved: "Cela répond-il à votre question ?", yes: "Oui", no: "Non", why: "Pourquoi ?",
+      why_reasons: { wrong: "Fausse", incomplete: "Incomplète", not_my_question: "Pas ma question" },
       reasons: { requested: "à votre demande", sensitive: "message sensible", low_confidence: "pas de réponse sûre", closest_passages: "seulement des passages proches",
         repeated_abstention: "pas de réponse deux fois de suite", negative_feedback: "réponse jugée pas utile" } },
     en: { open: "Questions?", title: "Relais assistant", placeholder: "Your question…", send: "Send", human: "🙋 Talk to a human",
@@ -20,6 +22,8 @@
       nobody: "No one is online: leave a message and a contact.", contact: "E-mail or phone", message: "Your message",
       leave: "Leave a message", withHuman: "You are talking with {a}.", offer: "A person is offered: {r}.", error: "Error: ",
       close: "Close", closest: "Closest passages: not an answer, check them or ask a person", up: "Helpful", down: "Not helpful", thanks: "Thanks!",
+      resolved: "Did this answer your question?", yes: "Yes", no: "No", why: "Why?",
+      why_reasons: { wrong: "Wrong", incomplete: "Incomplete", not_my_question: "Not my question" },
       reasons: { requested: "on request", sensitive: "sensitive message", low_confidence: "no reliable answer", closest_passages: "only nearby passages",
         repeated_abstention: "no answer twice in a row", negative_feedback: "answer not helpful" } },
   }[LANG];
@@ -45,6 +49,9 @@
   mark { background: #fef08a; }
   p.closest { margin: 6px 0 0; font-size: 12px; color: #92400e; } details.closest { border-style: dashed; background: #fffbeb; }
   .votes button { border: 0; background: none; cursor: pointer; font-size: 15px; opacity: .6; } .votes button:hover, .votes .on { opacity: 1; }
+  .votes { display: flex; flex-wrap: wrap; align-items: center; gap: 4px; font-size: 12px; color: #57606a; }
+  .votes .ask button, .votes .why button { font-size: 12px; border: 1px solid #c8ccd2; border-radius: 10px; padding: 1px 8px; opacity: 1; }
+  .votes .ask .on, .votes .why .on { background: #dbeafe; }
   .status { padding: 6px 10px; font-size: 13px; background: #fff7ed; border-top: 1px solid #fde68a; }
   .status[hidden], form[hidden] { display: none; }
   .status button { margin-left: 6px; }
@@ -126,10 +133,31 @@
     : relaisCards(answer.citations, el, { class: "card" });
   function votes(m) {
     const box = el("div", { class: "votes" });
+    const why = el("span", { class: "why", hidden: true }, T.why + " ");
+    const pick = (group, target) => { group.querySelectorAll(":scope > button").forEach((b) => b.classList.remove("on")); target.classList.add("on"); };
+    const vote = (value, reason) => call(`/api/conversations/${cid}/feedback`, { message_id: m.id, value, ...(reason ? { reason } : {}) });
     for (const [value, icon, label] of [["up", "👍", T.up], ["down", "👎", T.down]]) {
-      box.append(el("button", { type: "button", title: label, ariaLabel: label, onclick: async (e) => {
-        try { await call(`/api/conversations/${cid}/feedback`, { message_id: m.id, value }); box.querySelectorAll("button").forEach((b) => b.classList.remove("on")); e.target.classList.add("on"); e.target.title = T.thanks; } catch (err) { fail(err); }
+      box.append(el("button", { type: "button", class: "vote-" + value, title: label, ariaLabel: label, onclick: async (e) => {
+        const b = e.currentTarget;  // read before any await: once dispatched, an event from a shadow root has no target
+        try { await vote(value); pick(box, b); b.title = T.thanks; why.hidden = value !== "down"; } catch (err) { fail(err); }
       } }, icon));
+    }
+    for (const [reason, label] of Object.entries(T.why_reasons)) {  // a thumbs down asks why
+      why.append(el("button", { type: "button", class: "why-" + reason, onclick: async (e) => {
+        const b = e.currentTarget;
+        try { await vote("down", reason); pick(why, b); } catch (err) { fail(err); }
+      } }, label));
+    }
+    box.append(why);
+    if (m.answer.outcome === "answer" || m.answer.outcome === undefined && !m.answer.abstained) {  // a real answer: did it resolve it?
+      const ask = el("span", { class: "ask" }, T.resolved + " ");
+      for (const [value, label] of [["yes", T.yes], ["no", T.no]]) {
+        ask.append(el("button", { type: "button", class: "resolved-" + value, onclick: async (e) => {
+          const b = e.currentTarget;
+          try { await call(`/api/conversations/${cid}/resolved`, { message_id: m.id, value }); pick(ask, b); } catch (err) { fail(err); }
+        } }, label));
+      }
+      box.append(ask);
     }
     return box;
   }
