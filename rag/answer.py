@@ -71,13 +71,14 @@ def compose(chosen, language: str, confidence: float) -> Answer:
     ordered = [best] + sorted(chosen[1:], key=lambda s: (s.hit.path != best.hit.path, s.hit.path, s.start))
     numbers: dict[str, int] = {}
     citations, parts = [], []
+    same = {text_language(s.text) for s in ordered} == {language}  # an English question on English text: no lead-in
     for s in ordered:
         n = numbers.setdefault(s.hit.id, len(numbers) + 1)
-        # English replies quote the French text in English quotes, which cannot be confused with the
+        # Replies in another language quote the text in English quotes, which cannot be confused with the
         # guillemets the text itself may open ("Le tweet disait : « J'ai viré …").
-        parts.append(f"{s.text} [{n}]" if language == "fr" else f"“{s.text}” [{n}]")
+        parts.append(f"{s.text} [{n}]" if language == "fr" or same else f"“{s.text}” [{n}]")
         citations.append(cite(s, n))
-    lead = LEAD_IN.get(language, "")
+    lead = "" if same else LEAD_IN.get(language, "")
     return Answer(text=(lead + " ".join(parts)).strip(), citations=tuple(citations), confidence=confidence, language=language)
 
 
