@@ -5,7 +5,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup browser postgres faketime llm run ingest test eval train calibrate bench fuzz lint
+.PHONY: setup browser postgres faketime llm run ingest test eval helpcenter eval-helpcenter train calibrate bench fuzz lint
 
 setup: $(VENV)/.installed
 
@@ -70,6 +70,16 @@ eval: setup
 	if [ -d $(QA_DATA) ]; then LLM=$$(cat data/.eval-llm 2>/dev/null); $(PY) eval/dev_sample.py --data $(QA_DATA) --out data/eval-dev && \
 	  RAG_LLM=$$LLM $(PY) eval/run.py --docs data/eval-dev/docs --cases data/eval-dev/dev-sample.jsonl --config hybrid \
 	  --config reader --config tutorial $${LLM:+--config llm} --json eval/results/dev-sample.json --report eval/results/dev-sample; fi
+
+# A real help center (not committed): the labour ministry's 265 pages from npm's @socialgouv/fiches-travail-data, as HTML.
+helpcenter: setup
+	$(PY) eval/helpcenter.py --out data/helpcenter
+
+# The help-center sets on that corpus (`make helpcenter` first), beside the code before structure was kept.
+eval-helpcenter: setup
+	$(PY) eval/run.py --docs data/helpcenter --cases eval/cases/helpcenter-heldout.jsonl \
+	  --cases eval/cases/helpcenter-tuning.jsonl --config hybrid --config rules-own --config tutorial \
+	  --json eval/results/helpcenter.json --report eval/results/helpcenter --before eval/results/before/helpcenter.json
 
 train: setup
 	$(PY) -m training.reader.train --data $(QA_DATA)

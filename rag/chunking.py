@@ -8,6 +8,7 @@ heading path ("Page > Section > Subsection")."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from langchain_core.documents import Document
 
 from .documents import Block, SourceDoc
 from .text import sentence_spans
+
+SHORT_ITEM = 150  # characters: items up to this long, with no lead sentence, make one enumeration
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,16 @@ class Unit:
     level: int = 0
 
 
-def piece_id(path: str, start: int, text: str, section: str = "") -> str:
-    key = f"{path}\0{start}\0{text}" + (f"\0{section}" if section else "")
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+def search_text(text: str, metadata: dict) -> str:
+    """What retrieval reads of a chunk (embedded, and indexed by BM25): its heading path, then its text, so that a
+    chunk deep in a section still says what it is about. The passage shown and quoted stays `text`."""
+    section = metadata.get("section")
+    return f"{section}\n{text}" if section else text
+
+
+def piece_id(path: str, start: int, text: str) -> str:
+    """Content-addressed: the text as embedded (a chunk's heading path included) and where it starts."""
+    return hashlib.sha256(f"{path}\0{start}\0{text}".encode()).hexdigest()[:32]
 
 
 def split(doc: SourceDoc, chunk_size: int = 700, overlap: int = 1) -> tuple[list[Piece], list[Piece]]:
@@ -56,7 +66,7 @@ def split(doc: SourceDoc, chunk_size: int = 700, overlap: int = 1) -> tuple[list
     chunks = []
     for index, (a, b, section) in enumerate(_pack(units, text, chunk_size, overlap, doc.title)):
         meta = {**base, "chunk_index": index, "start": a, "end": b} | ({"section": section} if section else {})
-        chunks.append(Piece(piece_id(base["path"], a, text[a:b], section), text[a:b], meta))
+        chunks.append(Piece(piece_id(base["path"], a, search_text(text[a:b], meta)), text[a:b], meta))
     return chunks, sentences
 
 
@@ -74,12 +84,12 @@ def structure(doc: SourceDoc, chunk_size: int) -> list[Unit]:
             out.append(Unit(block.start, block.end, "heading", hard=True, level=block.level))
             i += 1
             continue
-        if block.kind in ("item", "row"):
+        if block.kind in ("item", "row", "link"):
             j = i
-            while j < len(blocks) and blocks[j].kind in ("item", "row"):
+            while j < len(blocks) and blocks[j].kind in ("item", "row", "link"):
                 j += 1
             lead = out.pop() if out and out[-1].kind == "sentence" and _introduces(text, out[-1], block) else None
-            out += _lists(text, blocks[i:j], lead, limit)
+            out += _lists(text, blocks[i:j], lead, limit) if lead else _unled(text, blocks[i:j], limit)
             i = j
             continue
         spans = _bounded(sentence_spans(text, block.start, block.end), text, chunk_size)
@@ -99,6 +109,22 @@ def _states(line: str) -> bool:
 def _introduces(text: str, sentence: Unit, first: Block) -> bool:
     """The sentence ends with a colon and its list starts right after it."""
     return text[sentence.start : sentence.end].rstrip().endswith(":") and not text[sentence.end : first.start].strip()
+
+
+def _unled(text: str, run: list[Block], limit: int) -> list[Unit]:
+    """Items no sentence introduces: a table, or an enumeration of short items, is one unit; longer items (each a
+    statement) are quoted on their own; links alone (a menu, references) are never an answer."""
+    out: list[Unit] = []
+    for kind, group in itertools.groupby(run, key=lambda b: b.kind == "link"):
+        group = list(group)
+        if kind:
+            out += [Unit(b.start, b.end, "heading") for b in group]
+        elif all(b.kind == "row" or b.end - b.start <= SHORT_ITEM for b in group):
+            out += _lists(text, group, None, limit)
+        else:
+            for b in group:
+                out += _lists(text, [b], None, limit)
+    return out
 
 
 def _lists(text: str, items: list[Block], lead: Unit | None, limit: int) -> list[Unit]:
@@ -170,7 +196,7 @@ def _pack(units: list[Unit], text: str, size: int, overlap: int, title: str) -> 
     i = 0
     while i < len(units):
         unit = units[i]
-        content = [u for u in current if u.kind != "heading"]
+        content = [u for u in current if not u.hard]  # anything but the explicit headings that open the chunk
         if current and content and (unit.hard or unit.end - current[0].start > size):
             carry = []
             while len(current) > 1 and _carried(current[-1], text):
@@ -187,10 +213,10 @@ def _pack(units: list[Unit], text: str, size: int, overlap: int, title: str) -> 
             while headings and headings[-1][0] >= unit.level:
                 headings.pop()
             headings.append((unit.level, text[unit.start : unit.end]))
-        elif unit.kind != "heading" and not content:
+        elif not content:
             section = " > ".join([title] + [h for level, h in headings if level > 1 and h != title]) if headings else ""
         current.append(unit)
         i += 1
-    if current:
+    if current and any(not u.hard for u in current):  # trailing headings with nothing under them are no passage
         close(current)
     return chunks

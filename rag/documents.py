@@ -31,7 +31,8 @@ class Block:
 
     start: int
     end: int
-    kind: str  # "heading", "item" (a list item or numbered step, with its marker), "row" (a table row) or "text"
+    kind: str  # "heading", "item" (a list item or numbered step, with its marker), "row" (a table row), "link" (an
+    # item that is only a link: a menu or a list of references) or "text"
     level: int = 0  # a heading's level (1-6), an item's list depth (1 = top level)
 
 
@@ -162,6 +163,8 @@ class _TextOfHtml(HTMLParser):
         self.lines: list[Line] = []
         self.title: str | None = None
         self._buffer: list[str] = []
+        self._linked = 0  # characters of the line being built that are a link's text
+        self._in_link = 0
         self._skip = 0
         self._in_title = False
         self._h1: list[str] | None = None
@@ -170,16 +173,25 @@ class _TextOfHtml(HTMLParser):
         self._cells = 0
 
     def _flush(self) -> None:
-        text = " ".join("".join(self._buffer).split())
-        self._buffer = []
+        raw = "".join(self._buffer)
+        text = " ".join(raw.split())
+        linked = self._linked >= 0.8 * len(raw.strip()) if text else False
+        self._buffer, self._linked = [], 0
         if not text:
             return
         kind, level = "text", 0
+        items = [c for c in self._context if c[0] == "item"]
         if self._context:
             top = self._context[-1]
             kind, level = top[0], top[1]
             if top[2]:
                 text, top[2] = top[2] + text, ""
+        if items and kind == "heading" and linked:  # a card: a linked title, a teaser, a date (another page's)
+            items[-1][3] = True
+        if any(c[3] for c in items):
+            return  # the whole card is navigation: dropped
+        if kind == "item" and linked:
+            kind = "link"
         self.lines.append((kind, level, text))
 
     def handle_starttag(self, tag, attrs):
@@ -188,9 +200,11 @@ class _TextOfHtml(HTMLParser):
             return
         if tag == "title":
             self._in_title = True
+        elif tag == "a":
+            self._in_link += 1
         elif tag in self._HEADINGS:
             self._flush()
-            self._context.append(["heading", self._HEADINGS[tag], ""])
+            self._context.append(["heading", self._HEADINGS[tag], "", False])
             if tag == "h1" and self.title is None:
                 self._h1 = []
         elif tag in ("ul", "ol"):
@@ -202,10 +216,10 @@ class _TextOfHtml(HTMLParser):
             if self._lists:
                 self._lists[-1][1] += 1
             marker = f"{self._lists[-1][1]}. " if ordered else "- "
-            self._context.append(["item", max(1, len(self._lists)), marker])
+            self._context.append(["item", max(1, len(self._lists)), marker, False])  # [..., is a card]
         elif tag == "tr":
             self._flush()
-            self._context.append(["row", 0, ""])
+            self._context.append(["row", 0, "", False])
             self._cells = 0
         elif tag in ("td", "th"):
             if self._cells:
@@ -223,6 +237,8 @@ class _TextOfHtml(HTMLParser):
             return
         if tag == "title":
             self._in_title = False
+        elif tag == "a":
+            self._in_link = max(0, self._in_link - 1)
         elif tag in self._HEADINGS or tag in ("li", "tr"):
             self._flush()
             kind = "heading" if tag in self._HEADINGS else "item" if tag == "li" else "row"
@@ -244,6 +260,7 @@ class _TextOfHtml(HTMLParser):
             self.title = self.title or " ".join(data.split()) or None
         elif not self._skip:
             self._buffer.append(data)
+            self._linked += len(data.strip()) + (1 if data.strip() and data != data.strip() else 0) if self._in_link else 0
             if self._h1 is not None:
                 self._h1.append(data)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from .chunking import Piece, split
+from .chunking import Piece, search_text, split
 from .documents import SUPPORTED, SkipFile, load
 from .embeddings import make_embeddings
 from .errors import RelaisError
@@ -177,7 +177,7 @@ def _under(path: str, roots: list[Path]) -> bool:
 
 
 def _embed(embeddings, pieces: list[Piece]) -> list[list[float]]:
-    return embeddings.embed_documents([p.text for p in pieces]) if pieces else []
+    return embeddings.embed_documents([search_text(p.text, p.metadata) for p in pieces]) if pieces else []
 
 
 def _embed_and_store(store: Store, embeddings, todo: list[Todo], progress: Progress) -> int:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from .chunking import search_text
 from .errors import IndexBuildingError
 from .schema import Hit
 from .sparse import SparseIndex
@@ -64,7 +65,7 @@ class Retriever:
                 self._sentences = self.store.sentence_map()
                 self._chunk_spans = _spans_by_path(self._texts)
                 cache = self.store.settings.data_dir / "bm25" / self.store.name
-                self._sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], r["text"]) for r in rows])
+                self._sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], search_text(r["text"], r["metadata"])) for r in rows])
                 self._version = version
         return self._sparse
 
