@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (.txt, .md, .html, .pdf)")
     parser.add_argument("--reset", action="store_true", help="drop the index first and rebuild it from scratch")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or progress lines, only the summary")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
