@@ -51,7 +51,7 @@ def unsupported_facts(answer: Answer) -> int:
     """Sentences of a shown answer holding a number or name that the passage they cite lacks (rag.verify's check)."""
     if answer.abstained:
         return 0
-    by_n = {c.n: c.passage for c in answer.citations}
+    by_n = {c.n: (c.passage, c.title) for c in answer.citations}  # the title too: the model read it above the passage
     text = answer.text
     for lead in filter(None, LEAD_IN.values()):  # the bot's own words introducing a quote claim nothing
         text = text.replace(lead, "")
@@ -59,7 +59,7 @@ def unsupported_facts(answer: Answer) -> int:
     for a, b in sentence_spans(text):
         sentence = text[a:b]
         cited = [by_n[int(n)] for n in MARKER.findall(sentence) if int(n) in by_n]
-        count += bool(cited) and all(missing_facts(sentence, p) for p in cited)
+        count += bool(cited) and all(missing_facts(sentence, p, title) for p, title in cited)
     return count
 
 

@@ -52,6 +52,6 @@ def test_a_real_model_says_nothing_its_passages_do_not_hold(e5_pipeline, local_u
             for sentence in re.split(r"(?<=[.!?])\s+", answer.text):
                 cited = [c for c in answer.citations if f"[{c.n}]" in sentence]
                 assert cited, sentence
-                assert any(missing_facts(sentence, c.passage) == [] for c in cited), sentence
+                assert any(missing_facts(sentence, c.passage, c.title) == [] for c in cited), sentence
             for piece in filter(str.strip, re.split(r"(?<=[.!?])\s+", shown)):  # streamed: verified sentences only
                 assert re.search(r"\[\d+\]", piece), f"streamed without a citation: {piece!r}"

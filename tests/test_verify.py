@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rag.embeddings import make_embeddings
 from rag.verify import Verifier, canonical_number, missing_facts, names, numbers
+from training.verifier import PAIRS
 
 KLARNA = ("En février 2024, Klarna a lancé un chatbot IA, développé en collaboration avec OpenAI, qui gérait 2,3 millions "
           "de conversations par mois, soit deux interactions clients sur trois. Cette automatisation a permis une économie "
@@ -37,9 +40,24 @@ def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
     ("Le chatbot de Meta gérait les demandes [1].", KLARNA.replace("OpenAI", "métadonnées"), ["meta"]),  # whole words
     ("Le chatbot d'Amazon gérait 2,3 millions de conversations [1].", KLARNA, ["amazon"]),  # a name after an elision
     ("Klarna l'a développé avec l'aide d'OpenAI [1].", KLARNA, []),  # found there as "avec OpenAI"
+    ("Le chatbot gérait huit millions de conversations [1].", KLARNA, ["8"]),  # a number in words is a number
+    ("Klarna a économisé quarante millions de dollars par an [1].", KLARNA, []),  # the same figure, in words
+    ("Klarna built it with OpenAI's help [1].", KLARNA, []),  # "OpenAI's" is OpenAI
 ])
 def test_missing_facts(claim, passage, lost):
     assert missing_facts(claim, passage) == lost
+
+
+def test_numbers_in_words():
+    assert numbers("six awards, dix-neuf ministres, quatre-vingts séances, a five-week shoot, une quarantaine") == \
+        {"6", "19", "80", "5", "40"}
+    assert numbers("un client et une équipe, one of them, first and second") == set()  # articles and pronouns, not numbers
+
+
+def test_a_name_in_the_passage_title_is_found():
+    claim = "In China, Spectre grossed $84.7 million [1]."
+    passage = "It grossed a total of $84.7 million in China after four weekends."
+    assert missing_facts(claim, passage) == ["spectre"] and missing_facts(claim, passage, "Spectre (2015 film)") == []
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +90,22 @@ def test_a_bare_marker_says_nothing(check):
 def test_a_name_opening_a_sentence_is_left_to_the_words_check(check):
     [v] = check("Microsoft a lancé un chatbot IA qui gérait 2,3 millions de conversations par mois [1].")
     assert v.n is None  # "Microsoft" is no word of the passage: not said there
+
+
+def test_a_restatement_with_a_word_the_passage_lacks_passes(check):
+    [v] = check("Klarna gérait avec son chatbot IA 2,3 millions de conversations chaque mois [1].")  # "chaque": not there
+    assert v.n == 1 and v.reason == "supported"
+
+
+def test_a_missing_fact_stops_a_sentence_whatever_its_meaning():
+    assert Verifier.load().threshold > 0  # a sentence missing a number or name has P 0: below any positive threshold
+
+
+def test_our_labelled_pairs_hold_our_sentences_only_in_two_halves():
+    lines = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(lines) >= 150 and len({p["id"] for p in lines}) == len(lines)
+    assert all(set(p) == {"id", "half", "paraphrase", "unsupported", "kind"} for p in lines)  # never a passage
+    assert {p["half"] for p in lines} == {"fit", "kept out"}
+    assert {p["kind"] for p in lines} <= {"number changed", "date changed", "name changed", "entity swapped",
+                                          "fact not in the passage"}
+    assert all(p["paraphrase"] != p["unsupported"] for p in lines)

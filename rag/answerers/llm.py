@@ -110,6 +110,7 @@ class LLMAnswerer:
             return
         excerpts = self.excerpts(query, grounded)
         passages = [h.text[a:b] for h, a, b in excerpts]
+        titles = [h.title for h, _, _ in excerpts]  # the model reads each passage under its title
         tainted = [bool(flagged(h.text)) for h, _, _ in excerpts]  # the exit's screen refuses what cites them
         raw, buffer, verdicts = [], "", []
         try:
@@ -120,7 +121,7 @@ class LLMAnswerer:
                 spans = sentence_spans(buffer)
                 if len(spans) > 1:  # every sentence but the last is whole ("M. Dupont" is not a sentence's end)
                     sentence, buffer = buffer[: spans[-1][0]], buffer[spans[-1][0] :]
-                    for v in self.verifier.check(sentence, passages, self.embed, query.question):
+                    for v in self.verifier.check(sentence, passages, self.embed, query.question, titles):
                         verdicts.append(v)
                         if v.n is not None and not tainted[v.n - 1]:  # a hostile passage's sentences wait for the exit
                             yield shown(v) + " "
@@ -128,7 +129,7 @@ class LLMAnswerer:
             yield dataclasses.replace(grounded, notice=f"LLM {self.name} unavailable ({type(exc).__name__}); extractive answer shown")
             return
         if buffer.strip():
-            for v in self.verifier.check(buffer, passages, self.embed, query.question):
+            for v in self.verifier.check(buffer, passages, self.embed, query.question, titles):
                 verdicts.append(v)
                 if v.n is not None and not tainted[v.n - 1]:
                     yield shown(v)
