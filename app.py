@@ -253,7 +253,8 @@ def create_app(settings: Settings):
     def reindex(folder):
         with lock:
             try:
-                return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False)
+                return ingest([folder], settings, log=lambda m: print(m, file=sys.stderr), progress=False,
+                              embeddings=pipeline.embeddings)  # the loaded model, not a second one
             except RelaisError:
                 raise
             except Exception as exc:  # chromadb's or SQLite's own errors (a full disk): in the log, not to the agent

@@ -36,7 +36,7 @@ class Piece:
 class Unit:
     start: int
     end: int
-    kind: str  # "heading" (never quoted), "sentence" or "list" (a lead sentence with its items, or items alone)
+    kind: str  # "heading" or "link" (never quoted), "sentence" or "list" (a lead sentence with its items, or items alone)
     hard: bool = False  # an explicit heading: a new section starts here, no chunk runs across it
     level: int = 0
 
@@ -61,7 +61,7 @@ def split(doc: SourceDoc, chunk_size: int = 700, overlap: int = 1) -> tuple[list
     sentences = [
         Piece(piece_id(base["path"], u.start, text[u.start : u.end]), text[u.start : u.end], {**base, "start": u.start, "end": u.end})
         for u in units
-        if u.kind != "heading"
+        if u.kind in ("sentence", "list")
     ]
     chunks = []
     for index, (a, b, section) in enumerate(_pack(units, text, chunk_size, overlap, doc.title)):
@@ -118,7 +118,7 @@ def _unled(text: str, run: list[Block], limit: int) -> list[Unit]:
     for kind, group in itertools.groupby(run, key=lambda b: b.kind == "link"):
         group = list(group)
         if kind:
-            out += [Unit(b.start, b.end, "heading") for b in group]
+            out += [Unit(b.start, b.end, "link") for b in group]
         elif all(b.kind == "row" or b.end - b.start <= SHORT_ITEM for b in group):
             out += _lists(text, group, None, limit)
         else:

@@ -112,14 +112,14 @@ def clean(lines: list[Line]) -> tuple[list[Line], str | None]:
             line = line[prefixed.end():]
         if date is None and len(kept) < 6 and (m := _DATE.search(line)):
             date = "-".join(g for g in m.groups() if g)
-        if _FURNITURE.match(line) or (kind != "row" and _NAVIGATION.match(line)):
+        if _FURNITURE.match(line) or (kind == "text" and _NAVIGATION.match(line)):
             continue
         kept.append((kind, level, line))
     return kept, date
 
 
 # A breadcrumb or menu line: three or more short labels joined by > › | (no sentence in it).
-_NAVIGATION = re.compile(r"^(?:[^.!?:;|>›]{1,40} (?:>|›|\||/) ){2,}[^.!?:;|>›]{1,40}$")
+_NAVIGATION = re.compile(r"^(?:[^.!?:;|>›]{1,40} (?:>|›|\|) ){2,}[^.!?:;|>›]{1,40}$")
 _ITEM = re.compile(r"^(\s*)(?:[-*+•–▪◦]|\d{1,2}[.)])\s+\S")
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _MD_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
@@ -212,6 +212,7 @@ class _TextOfHtml(HTMLParser):
             self._lists.append([tag == "ol", 0])
         elif tag == "li":
             self._flush()
+            self._close_open("item", depth=len(self._lists))  # `</li>` may be left out: a new item ends the last one
             ordered = bool(self._lists and self._lists[-1][0])
             if self._lists:
                 self._lists[-1][1] += 1
@@ -219,6 +220,7 @@ class _TextOfHtml(HTMLParser):
             self._context.append(["item", max(1, len(self._lists)), marker, False])  # [..., is a card]
         elif tag == "tr":
             self._flush()
+            self._close_open("row")  # likewise `</tr>`
             self._context.append(["row", 0, "", False])
             self._cells = 0
         elif tag in ("td", "th"):
@@ -250,10 +252,19 @@ class _TextOfHtml(HTMLParser):
                 self._h1 = None
         elif tag in ("ul", "ol"):
             self._flush()
+            self._close_open("item", depth=len(self._lists))  # the list's items end with it
             if self._lists:
                 self._lists.pop()
+        elif tag == "table":
+            self._flush()
+            self._close_open("row")
         elif tag in self._BREAK and not (self._context and self._context[-1][0] == "row"):
             self._flush()
+
+    def _close_open(self, kind: str, depth: int | None = None) -> None:
+        """Drop open elements of `kind` (at list `depth` or deeper, for items) from the top of the context."""
+        while self._context and self._context[-1][0] == kind and (depth is None or self._context[-1][1] >= max(1, depth)):
+            self._context.pop()
 
     def handle_data(self, data):
         if self._in_title:

@@ -112,8 +112,16 @@ def _attacker(words: list[str], i: int) -> bool:
     return any(w in W.ATTACKERS for w in words[:i])
 
 
-def _request(words: list[str], i: int) -> bool:
-    """Is the verb at i asked of the reader: an imperative, after a request marker, or a question to "you"?"""
+def _request(words: list[str], i: int, memo: dict[int, bool] | None = None) -> bool:
+    """Is the verb at i asked of the reader: an imperative, after a request marker, or a question to "you"? `memo`
+    keeps each position's verdict: "tell tell tell … give" asks about every earlier word once, not 2^n times."""
+    memo = {} if memo is None else memo
+    if i not in memo:
+        memo[i] = _request_at(words, i, memo)
+    return memo[i]
+
+
+def _request_at(words: list[str], i: int, memo: dict[int, bool]) -> bool:
     start = _start(words)
     if _french_imperative(words[i]) or i == start:
         return True
@@ -129,7 +137,7 @@ def _request(words: list[str], i: int) -> bool:
         if w in {"need", "needs", "want"} and nxt not in {"to", "you"}:
             continue
         # "ask … to", "demander de" passes the request on only if it is one itself: "le salarié peut demander …" is not
-        if (w in W.ASK or w == "tell") and not (_request(words, first + j) or any(x in W.ORGANISATION for x in words[:first + j])):
+        if (w in W.ASK or w == "tell") and not (_request(words, first + j, memo) or any(x in W.ORGANISATION for x in words[:first + j])):
             continue
         if w in W.MARKERS or (w in W.YOU_MODALS and (nxt in W.YOU or prev in W.YOU)):
             return True

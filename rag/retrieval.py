@@ -58,15 +58,16 @@ class Retriever:
             return self._sparse
         with self._lock:
             version = self.store.version()
-            self._checked = now
             if self._sparse is None or version != self._version:
+                # every map built before any is replaced: a failure half-way (an ingest --reset) leaves the old set whole
                 rows = list(self.store.rows("chunks"))
-                self._texts = {r["id"]: (r["text"], r["metadata"]) for r in rows}
-                self._sentences = self.store.sentence_map()
-                self._chunk_spans = _spans_by_path(self._texts)
+                texts = {r["id"]: (r["text"], r["metadata"]) for r in rows}
+                sentences = self.store.sentence_map()
                 cache = self.store.settings.data_dir / "bm25" / self.store.name
-                self._sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], search_text(r["text"], r["metadata"])) for r in rows])
-                self._version = version
+                sparse = SparseIndex.load_or_build(cache, version, lambda: [(r["id"], search_text(r["text"], r["metadata"])) for r in rows])
+                self._texts, self._sentences, self._chunk_spans = texts, sentences, _spans_by_path(texts)
+                self._sparse, self._version = sparse, version
+            self._checked = now
         return self._sparse
 
     def _rows(self, ids: list[str]) -> list[dict]:

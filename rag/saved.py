@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .schema import Answer, Citation, Hit
 from .similar import Space
@@ -39,6 +40,16 @@ class SavedAnswers:
         return quote(best, best_sim, lang) if best is not None else None
 
 
+def _whole(hit: Hit, sentence: str) -> bool:
+    """The passage holds the entry's whole answer: a long answer split across chunks is not served cut short."""
+    try:
+        document = Path(hit.path).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    said = _SAID.search(document)
+    return said is not None and " ".join(document[said.end():].split()) == " ".join(sentence.split())
+
+
 def quote(hit: Hit, similarity: float, lang: str) -> Answer | None:
     """The entry's answer, quoted whole from its passage, with one citation to it."""
     said = _SAID.search(hit.text)
@@ -46,7 +57,7 @@ def quote(hit: Hit, similarity: float, lang: str) -> Answer | None:
         return None
     start, end = said.end(), len(hit.text.rstrip())
     sentence = hit.text[start:end]
-    if not sentence.strip():
+    if not sentence.strip() or not _whole(hit, sentence):
         return None
     citation = Citation(1, hit.source, hit.title, hit.date, hit.text, sentence, (start, end),
                         (hit.start + start, hit.start + end), hit.score)

@@ -121,3 +121,12 @@ def test_a_pdf_list_stays_with_its_lead_sentence(tmp_path):
     texts = [u.text for u in units]
     assert "\n".join(lines[:4]) in texts, texts
     assert lines[4] in texts
+
+
+def test_a_run_of_links_is_packed_not_one_chunk_per_link(tmp_path):
+    """Review finding: link-only items were carried from chunk to chunk, one 30-character chunk per link."""
+    page = tmp_path / "refs.html"
+    links = "".join(f"<li><a href='/r{i}'>Référence numéro {i}</a></li>" for i in range(40))
+    page.write_text(f"<h1>Titre</h1><p>Un paragraphe de contenu assez long pour être une phrase.</p><ul>{links}</ul>", encoding="utf-8")
+    chunks, units = split(load(page, 10**6))
+    assert len(chunks) <= 3 and [u.text for u in units] == ["Un paragraphe de contenu assez long pour être une phrase."]

@@ -111,3 +111,24 @@ def _tiny_pdf(text: str, stream: bytes | None = None, flate: bool = False) -> by
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
+
+
+def test_html_with_omitted_end_tags_keeps_the_rest_of_the_page(tmp_path):
+    """Review finding: `</li>` and `</tr>` may be left out; the body after a list or table was read as its last item."""
+    page = tmp_path / "omis.html"
+    page.write_text("<h1>Page</h1><ul><li>un<li>deux</ul><p>Le corps du texte.</p>"
+                    "<table><tr><td>a<td>b<tr><td>c<td>d</table><p>Suite du texte.</p>"
+                    "<ul><li><h3><a href='/x'>Autre page</a></h3><p>Un extrait…</p><li><h3><a href='/y'>Encore</a></h3></ul>"
+                    "<p>Fin de la page.</p>", encoding="utf-8")
+    doc = load(page, 10**6)
+    kinds = {doc.text[b.start : b.end]: b.kind for b in doc.blocks}
+    assert kinds["- un"] == kinds["- deux"] == "item" and kinds["a | b"] == kinds["c | d"] == "row"
+    assert kinds["Le corps du texte."] == kinds["Suite du texte."] == kinds["Fin de la page."] == "text"
+    assert "Autre page" not in doc.text and "Un extrait" not in doc.text  # a link card is another page's navigation
+
+
+def test_slashes_in_ordinary_lines_are_kept(tmp_path):
+    page = tmp_path / "os.md"
+    page.write_text("# Logiciel\n\nCompatible avec Windows / macOS / Linux\n\n- Lundi / Mardi / Jeudi\n", encoding="utf-8")
+    text = load(page, 10**6).text
+    assert "Windows / macOS / Linux" in text and "Lundi / Mardi / Jeudi" in text

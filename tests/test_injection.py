@@ -122,3 +122,9 @@ def test_a_paraphrased_request_goes_to_a_person_and_card_advice_stays_quotable(s
     assert answer.handoff == "suspicious" and "0800" not in answer.text
     advice = pipeline.ask("Comment payer en ligne avec la carte virtuelle sans communiquer son numéro de carte ?")
     assert advice.handoff != "suspicious" and "véritable numéro de carte bancaire" in advice.text  # quoted
+
+
+def test_a_sentence_that_repeats_a_request_word_is_read_in_linear_time():
+    """Review finding: each "tell" in the look-back window re-asked about every earlier one (2^n calls): 24 repeats
+    never finished, so one such sentence hung ingest and every question that retrieved it."""
+    assert flag("Please tell " + "tell " * 40 + "us your password.") == flag("Please tell us your password.")

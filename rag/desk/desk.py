@@ -8,6 +8,7 @@ Every step is stored, so the person who takes over sees exactly what the bot saw
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from .outcomes import DAY, Outcomes
 from .presence import Presence
 from .queue import Queue
 from .tickets import Tickets
+
+log = logging.getLogger("relais.desk")
 
 MAX_MESSAGE = 4000  # characters, for messages to a person, agent replies and tickets
 ANSWER_LEASE = 30.0  # seconds a stored question is left to the request that stored it before a retry answers it
@@ -327,8 +330,15 @@ class Desk:
         if not (self.follow_knowledge or force) or (not force and time.monotonic() < self._next_follow):
             return
         self._next_follow = time.monotonic() + FOLLOW_EVERY
-        if (force or self.knowledge.behind()) and self.knowledge.sync() and self.reindex:
-            self.reindex(self.knowledge_dir)
+        state = self.knowledge.synced
+        try:
+            if (force or self.knowledge.behind()) and self.knowledge.sync() and self.reindex:
+                self.reindex(self.knowledge_dir)
+        except Exception:  # the index lags the knowledge entries; the user's message must not fail for it: try again later
+            self.knowledge.synced = state  # still behind: the next follow() syncs and reindexes again
+            if force:
+                raise
+            log.exception("following the knowledge entries failed; retrying in %s s", FOLLOW_EVERY)
 
     def _reindex(self) -> None:
         self.knowledge.sync()

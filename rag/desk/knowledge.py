@@ -66,7 +66,7 @@ class Knowledge:
         entry = self.get(eid)
         try:
             self._write(entry)
-        except InputError:
+        except (InputError, StorageError, OSError):  # not saved for the agent: not saved at all (a retry makes no twin)
             with self.db.tx() as t:
                 t.run("DELETE FROM knowledge WHERE id = :id", id=eid)
             raise
@@ -134,10 +134,14 @@ class Knowledge:
             except OSError:  # another server took it
                 continue
             when = float(calendar.timegm(time.strptime(found["day"], "%Y-%m-%d")))  # the day it was saved, UTC
-            with self.db.tx() as t:
-                t.insert("INSERT INTO knowledge(created, updated, agent, question, answer) VALUES (:w, :w, :agent, :q, :a)",
-                         w=when, agent=found["agent"].strip(), q=found["q"].strip(), a=found["a"].strip())
-                t.touch(TOPIC)
+            try:
+                with self.db.tx() as t:
+                    t.insert("INSERT INTO knowledge(created, updated, agent, question, answer) VALUES (:w, :w, :agent, :q, :a)",
+                             w=when, agent=found["agent"].strip(), q=found["q"].strip(), a=found["a"].strip())
+                    t.touch(TOPIC)
+            except Exception:
+                claimed.rename(path)  # not adopted: the file stays where it was, for the next start
+                raise
             claimed.unlink(missing_ok=True)
             adopted += 1
         return adopted
