@@ -91,12 +91,6 @@ def load(path: Path, max_bytes: int, stored_path: str | None = None) -> SourceDo
                      blocks=tuple(blocks))
 
 
-def clean_lines(text: str) -> tuple[list[str], str | None]:
-    """Drop furniture lines and control characters; return the kept lines and the first visible date."""
-    kept, date = clean(_plain_lines(text))
-    return [line for _, _, line in kept], date
-
-
 def clean(lines: list[Line]) -> tuple[list[Line], str | None]:
     """Drop furniture and navigation lines and control characters; return the kept lines and the first visible date."""
     date = None
