@@ -5,14 +5,17 @@ A sentence passes when it cites a passage ([n]) that supports it:
 - facts: each number (amounts, percentages, dates: "2,3 millions" and "2.3 million" are one number, thin spaces and
   currency signs aside; numbers in words too) and each proper name of the sentence occurs in that passage or its
   title (the model reads the title above the passage);
-- meaning: a logistic regression over how close it is to the passage (e5 cosine to its nearest sentence, the share
-  of its content words, or of their four-letter lemma stand-ins, found in the passage and around that sentence),
-  fitted on a labelled set (`python -m training.verifier`: public dev split sentences, supported ones and the same
-  with a number, date or name changed, or a fact taken from another passage, and our own pairs of written paraphrases
-  and unsupported variants), each measure kept only if it argues for support, the threshold the one that stops 0.95
-  of the unsupported sentences there (rag/verifier.json). Fitted so, it reads the words around the sentence it
-  restates: a paraphrase that keeps most of them passes, one in other words is dropped (the extractive answer then
-  stands in): safe first, then generous.
+  A name inside a sentence must be written with a capital in the passage too; a word opening the sentence, in any case.
+  A number must also stand in the sentence the claim restates or its neighbours (not only elsewhere in the passage).
+- meaning: a logistic regression over how the claim's content words align with the sentence it restates and its
+  neighbours (each found as the word, its stem, or a shared 5-7 letter prefix: "promoted" and "promotion"), the
+  longest run of words not found there (a phrase put in: another answer, a fact the passage lacks, where a
+  paraphrase's synonyms come one at a time), the share of its numbers and names found there, and whether neighbouring
+  claim words sit near each other in the passage; fitted on a labelled set (`python -m training.verifier`: public dev
+  split sentences, supported ones and the same with a number, date or name changed, or a fact taken from another
+  passage, and our own pairs of written paraphrases and unsupported variants), each measure kept only if it argues for
+  support, the threshold the one that stops 0.95 of the unsupported sentences there (rag/verifier.json). The e5 cosine
+  and the stem coverages are still computed (FEATURES) but no longer read: they favour verbatim copies over paraphrases.
 A sentence citing the wrong passage is re-attached to the passage among those given that supports it; one that
 no passage supports is dropped. The supporting sentence is what the citation highlights.
 """
@@ -24,13 +27,13 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .answer import MARKER
-from .text import STOPWORDS, sentence_spans, stems, tokens
+from .text import STOPWORDS, _stemmer, sentence_spans, stems, tokens
 
 WEIGHTS = Path(__file__).parent / "verifier.json"
 NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?|\d+(?:[.,']\d+)*")
@@ -112,16 +115,43 @@ def names(text: str) -> set[str]:
     return found
 
 
+def _capitalised(text: str) -> set[str]:
+    """The words of `text` written with a capital (folded), with their parts ("Jean-Michel": jean-michel, jean, michel)
+    and without an elision or a possessive ("d'OpenAI", "Vogue's")."""
+    out = set()
+    for m in _WORD.finditer(text):
+        word = m.group().strip("'’-_")
+        for w in {word, _ELIDED.sub("", word)}:
+            for part in {w, *re.split(r"['’_-]", w)}:
+                part = _POSSESSIVE.sub("", part)
+                if part[:1].isupper():
+                    out.add(_fold(part))
+    return out
+
+
+def _openings(text: str) -> set[str]:
+    """The first word of each sentence of `text`, folded: a capital there may open a common word."""
+    out = set()
+    for a, b in sentence_spans(text) or [(0, len(text))]:
+        m = _WORD.search(text[a:b])
+        if m:
+            out.add(_fold(_POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))))
+    return out
+
+
 def missing_facts(sentence: str, passage: str, title: str = "") -> list[str]:
     """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold (with its `title`: the
-    model reads it above the passage)."""
+    model reads it above the passage). A name inside a sentence must be written with a capital there too ("Lauryn Only"
+    is not "only"); one opening the sentence may be a common word, so any case of it counts."""
     sentence = MARKER.sub("", sentence)
     passage = f"{title}. {passage}" if title else passage
     have_numbers = numbers(passage)
     words = {_fold(w) for m in _WORD.finditer(passage) for w in (m.group().strip("'’-"), _ELIDED.sub("", m.group().strip("'’-")))}
-    have_words = words | {part for w in words for part in re.split(r"['’-]", w)} | {_fold(w) for w in tokens(passage)}
+    have_words = words | {part for w in words for part in re.split(r"['’_-]", w)} | {_fold(w) for w in tokens(passage)}
+    capitals, openings = _capitalised(passage), _openings(sentence)
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
-    return lost + [w for w in sorted(names(sentence)) if w not in have_words]  # whole words: "Meta" is not "métadonnées"
+    return lost + [w for w in sorted(names(sentence))  # whole words: "Meta" is not "métadonnées"
+                   if w not in (have_words if w in openings else capitals)]
 
 
 def coverage(sentence: str, support: str) -> float:
@@ -130,7 +160,71 @@ def coverage(sentence: str, support: str) -> float:
     return len(mine & set(stems(support))) / len(mine) if mine else 1.0
 
 
-FEATURES = ("cos", "coverage", "coverage_best", "missing", "coverage_lemma")  # the meaning model's ("reads"); "missing" gates
+FEATURES = ("cos", "coverage", "coverage_best", "missing", "coverage_lemma",  # the meaning model's ("reads"); "missing" gates
+            "aligned", "unmatched_run", "facts_near", "pairs_near", "pairs_apart")
+
+
+def _content(text: str) -> list[str]:
+    """The content words of `text` in order, folded (numbers aside: the facts check reads them)."""
+    return [_fold(t) for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 1]
+
+
+@lru_cache(maxsize=65536)
+def _stem_pair(word: str) -> frozenset[str]:
+    return frozenset((_stemmer("french").stemWord(word), _stemmer("english").stemWord(word)))
+
+
+def _match(word: str, have: set[str], have_stems: set[str], prefixes: dict[int, set[str]]) -> float:
+    """How a claim's word is found among a text's: 1 the word or its stem, 0.8 to 0.6 a shared prefix of 7 to 5
+    letters ("promoted" and "promotion", "producer" and "producing"), 0 not at all."""
+    if word in have or _stem_pair(word) & have_stems:
+        return 1.0
+    for k in (7, 6, 5):
+        if len(word) >= k and word[:k] in prefixes[k]:
+            return 0.5 + 0.1 * (k - 4)
+    return 0.0
+
+
+def alignment(sentence: str, support: str) -> list[float]:
+    """_match of each content word of `sentence` in `support`, in the sentence's order."""
+    theirs = _content(support)
+    have, have_stems = set(theirs), set().union(*(_stem_pair(w) for w in theirs))
+    prefixes = {k: {w[:k] for w in theirs if len(w) >= k} for k in (5, 6, 7)}
+    return [_match(w, have, have_stems, prefixes) for w in _content(sentence)]
+
+
+def _longest_unmatched(levels: list[float]) -> int:
+    """The longest run of consecutive words not found: a phrase put in (another answer, a fact the passage lacks), where
+    a paraphrase's other words come one at a time."""
+    best = run = 0
+    for level in levels:
+        run = run + 1 if level < 0.5 else 0
+        best = max(best, run)
+    return best
+
+
+def _pairs(sentence: str, passage: str, near: int = 8, apart: int = 2) -> tuple[float, float]:
+    """Neighbouring content words of the sentence, both found in the passage: the share of those pairs that sit within
+    `near` content words of each other there, and minus the count of those further than `apart` (words brought together
+    that the passage keeps apart)."""
+    theirs, mine = _content(passage), _content(sentence)
+    where = []
+    for w in mine:
+        stem = _stem_pair(w)
+        where.append([j for j, u in enumerate(theirs) if u == w or _stem_pair(u) & stem or (len(w) >= 5 and u[:5] == w[:5])])
+    gaps = [min(abs(x - y) for x in a for y in b) for a, b in zip(where, where[1:]) if a and b]
+    return (sum(g <= near for g in gaps) / len(gaps) if gaps else 1.0), -float(sum(g > apart for g in gaps))
+
+
+def facts_near(sentence: str, support: str, title: str = "") -> float:
+    """The share of the sentence's numbers and names found in `support` (the sentence it restates with its neighbours):
+    a passage's number said of something else ("747 in 2018" where it reads "422 in 2018, 747 in 1930") is elsewhere."""
+    mine_numbers, mine_names = numbers(sentence), names(sentence)
+    if not mine_numbers and not mine_names:
+        return 1.0
+    there_numbers, there_words = numbers(f"{title}. {support}"), set(_content(f"{title} {support}"))
+    found = sum(n in there_numbers for n in mine_numbers) + sum(n in there_words for n in mine_names)
+    return found / (len(mine_numbers) + len(mine_names))
 
 
 def _lemmas(text: str) -> set[str]:
@@ -160,10 +254,19 @@ def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int
 def measures(sentence: str, cos: float, best: int, passage: str, sentences: list[tuple[int, int]], question: str = "",
              title: str = "") -> list[float]:
     """FEATURES of a sentence whose nearest passage sentence is sentences[best], at e5 cosine `cos`; `title`: the
-    passage's document title, which the model reads above it."""
+    passage's document title, which the model reads above it. "missing" also counts the numbers found in the passage but
+    not around that sentence: a date or figure taken from another of its sentences ("launched in 2005" where 2005 is
+    the founding year) is not said there."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
-    return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, f"{title} {passage[lo:hi]} {question}"),
-            float(len(missing_facts(sentence, passage, title))), lemma_coverage(sentence, f"{title} {passage} {question}")]
+    sentence = MARKER.sub("", sentence)
+    near = f"{title} {passage[lo:hi]} {question}"
+    levels = alignment(sentence, near) or [1.0]
+    pairs_near, pairs_apart = _pairs(sentence, passage)
+    return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, near),
+            float(len(missing_facts(sentence, passage, title)) + len(numbers(sentence) - numbers(f"{title}. {near}"))),
+            lemma_coverage(sentence, f"{title} {passage} {question}"),
+            float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
+            pairs_near, pairs_apart]
 
 
 @dataclass(frozen=True)
@@ -207,9 +310,7 @@ class Verifier:
         split = [[(a, b) for a, b in sentence_spans(p)] or [(0, len(p))] for p in passages]
         cache_vectors: dict[int, list] = {}
 
-        def vectors_of(i: int):
-            if FEATURES.index("cos") not in self.reads:
-                return None
+        def vectors_of(i: int):  # the supporting sentence is found by e5, as in the fit, whether or not the model reads it
             if i not in cache_vectors:
                 cache_vectors[i] = embed([passages[i][a:b] for a, b in split[i]])
             return cache_vectors[i]
@@ -224,7 +325,7 @@ class Verifier:
             if not cited:
                 out.append(Verdict(sentence, None, None, 0.0, "no citation"))
                 continue
-            vector = embed([sentence])[0] if FEATURES.index("cos") in self.reads else None
+            vector = embed([sentence])[0]
             scored = []
             for i in range(len(passages)):
                 row, span = features(sentence, vector, passages[i], split[i], vectors_of(i), question, titles[i])

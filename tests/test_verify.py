@@ -109,3 +109,35 @@ def test_our_labelled_pairs_hold_our_sentences_only_in_two_halves():
     assert {p["kind"] for p in lines} <= {"number changed", "date changed", "name changed", "entity swapped",
                                           "fact not in the passage"}
     assert all(p["paraphrase"] != p["unsupported"] for p in lines)
+
+
+def test_a_name_inside_a_sentence_needs_a_capital_in_the_passage_too():
+    # "Film Krauss" is no name of a passage that says "film" in lower case (the generated "name swapped" kind got through)
+    passage = "She came second behind Alison Krauss, a bluegrass singer who also recorded for film."
+    assert missing_facts("She came second behind Film Krauss [1].", passage) == ["film"]
+    assert missing_facts("She came second behind Alison Krauss [1].", passage) == []
+    assert missing_facts("Back then, she came second behind Krauss [1].", passage) == ["back"]  # an opening word: any case
+
+
+def test_a_title_written_with_underscores_still_names_its_words():
+    assert missing_facts("Spectre grossed $84.7 million [1].", "It grossed $84.7 million.", "Spectre_(2015_film)") == []
+
+
+def test_paraphrase_words_meet_their_other_forms_and_a_phrase_put_in_is_one_run():
+    from rag.verify import _longest_unmatched, alignment
+
+    levels = alignment("Garreth Mallory was promoted to M", "Following Garreth Mallory's promotion to M")
+    assert min(levels) > 0.5  # "promoted" meets "promotion"
+    levels = alignment("Bond kills three men with a golden laser cannon", "Bond kills three men in Mexico City")
+    assert _longest_unmatched(levels) == 3  # golden laser cannon
+
+
+SEVERAL = ("Klarna a lancé un chatbot IA en février 2024. Il gérait 2,3 millions de conversations par mois. "
+           "L'entreprise compte des clients dans 45 pays. Elle a été fondée à Stockholm en 2005.")
+
+
+def test_a_number_of_another_sentence_of_the_passage_is_not_said_there():
+    embed = make_embeddings("hash").embed_documents
+    [wrong] = Verifier.load().check("Klarna a lancé un chatbot IA en février 2005 [1].", [SEVERAL], embed)
+    [right] = Verifier.load().check("Le chatbot IA de Klarna a été lancé en février 2024 [1].", [SEVERAL], embed)
+    assert wrong.n is None and right.n == 1

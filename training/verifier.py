@@ -37,6 +37,7 @@ from rag.verify import FEATURES, NUMBER, WEIGHTS, measures, names
 from training.reader import data
 from training.reader.data import digest as data_digest
 
+CANDIDATES = ("aligned", "unmatched_run", "facts_near", "pairs_near", "pairs_apart")  # the measures the fit may read
 STOP = 0.95  # share of the unsupported sentences of the fitting half the threshold stops (the done-when's target)
 PAIRS = Path(__file__).parent / "data" / "verifier" / "paraphrases.jsonl"
 HALVES = {"fit": "fit", "kept out": "report"}
@@ -115,6 +116,51 @@ def variants(sentence: str, answer: str, rng: random.Random, other_names: list[s
     return out
 
 
+def fit(x: np.ndarray, y: np.ndarray, kinds: np.ndarray, rows: np.ndarray):
+    """(measures read, weights, bias, mean, scale, threshold) fitted on `rows`. Facts first: a number or name the passage
+    lacks is never supported, whatever the meaning; the meaning model is fitted on the sentences whose facts are all
+    there, each kind of sentence weighing the same, from CANDIDATES."""
+    facts_ok = x[:, FEATURES.index("missing")] == 0
+    meaning = [FEATURES.index(name) for name in CANDIDATES]
+    train = rows & facts_ok
+    count = {k: int((train & (kinds == k)).sum()) for k in set(kinds[train])}
+    weight = np.asarray([train.sum() / (len(count) * count[k]) for k in kinds[train]])
+    while True:  # each measure may only argue for support: one that gets a negative weight is left out, and refit
+        mean, scale = x[train][:, meaning].mean(axis=0), x[train][:, meaning].std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        w, b = weighted_logistic((x[train][:, meaning] - mean) / scale, y[train], weight)
+        if w.min() >= 0 or len(meaning) == 1:
+            break
+        meaning.pop(int(np.argmin(w)))
+    # the threshold: the lowest P that stops STOP of the fitting rows' unsupported sentences (those the facts rule stops
+    # count: P 0). Safety first: a sentence dropped lets the extractive answer stand in; one kept wrongly is shown
+    stopped = np.sort(probability(x[rows & (y == 0)], meaning, w, b, mean, scale))
+    threshold = float(stopped[int(np.ceil(STOP * len(stopped))) - 1]) + 1e-9
+    return meaning, w, b, mean, scale, threshold
+
+
+def probability(x: np.ndarray, meaning, w, b, mean, scale) -> np.ndarray:
+    p = 1 / (1 + np.exp(-np.clip(((x[:, meaning] - mean) / scale) @ w + b, -30, 30)))
+    p[x[:, FEATURES.index("missing")] > 0] = 0.0
+    return p
+
+
+def figures(p: np.ndarray, threshold: float, mask: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> dict:
+    """The share of the supported sentences kept and of the unsupported ones stopped among `mask`, ours, by kind."""
+    ours = np.char.endswith(kinds.astype(str), "(ours)")
+    share = lambda m: round(float(m.mean()), 4) if m.size else None
+    return {
+        "supported": int((mask & (y == 1)).sum()), "unsupported": int((mask & (y == 0)).sum()),
+        "kept_supported": share(p[mask & (y == 1)] >= threshold),
+        "stopped_unsupported": share(p[mask & (y == 0)] < threshold),
+        "our_pairs": {"paraphrases_kept": share(p[mask & ours & (y == 1)] >= threshold),
+                      "unsupported_stopped": share(p[mask & ours & (y == 0)] < threshold),
+                      "pairs": int((mask & ours & (y == 1)).sum())},
+        "by_kind": {kind: share(((p >= threshold) == (y == 1))[mask & (kinds == kind)])
+                    for kind in sorted(set(kinds)) if (mask & (kinds == kind)).any()},
+    }
+
+
 def nearest(embedder, passage: str, texts: list[str]) -> list[tuple[float, int]]:
     """(e5 cosine, index) of the passage sentence nearest each text: the measures that need the embedder (cached)."""
     spans = sentence_spans(passage) or [(0, len(passage))]
@@ -130,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=Path, default=PAIRS, help="our labelled paraphrases and unsupported variants")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--cv", type=int, default=5, help="folds (by question) to cross-validate the fitting half in; 0: none")
     parser.add_argument("--cache", type=Path, default=Path("data/verifier-work"), help="keeps the e5 measures of the labelled set")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -185,46 +232,25 @@ def main(argv: list[str] | None = None) -> int:
         passage = passage_of(q)
         cos, best = known[f"{q.id}\t{text}"]
         rows.append(measures(text, cos, best, passage, sentence_spans(passage) or [(0, len(passage))], q.text,
-                             q.article.split(":", 1)[-1]))  # the article's title, as the model reads it above a passage
+                             q.article.split(":", 1)[-1].replace("_", " ")))  # the article's title, as the model reads it
         labels.append(label)
         kinds.append(kind)
         parts.append(part)
     x, y, kinds_ = np.asarray(rows), np.asarray(labels, dtype=np.float64), np.asarray(kinds)
     fit_rows = np.asarray([p == "fit" for p in parts])
-    # facts first: a number or name the passage lacks is never supported, whatever the meaning; the meaning model is
-    # fitted on the sentences whose facts are all there, each kind of sentence weighing the same
-    facts_ok = x[:, FEATURES.index("missing")] == 0
-    meaning = [i for i, name in enumerate(FEATURES) if name != "missing"]
-    train = fit_rows & facts_ok
-    count = {k: int((train & (kinds_ == k)).sum()) for k in set(kinds)}
-    weight = np.asarray([len(x[train]) / (len(count) * count[k]) for k in kinds_[train]])
-    while True:  # each measure may only argue for support: one that gets a negative weight is left out, and refit
-        mean, scale = x[train][:, meaning].mean(axis=0), x[train][:, meaning].std(axis=0)
-        scale[scale < 1e-9] = 1.0
-        w, b = weighted_logistic((x[train][:, meaning] - mean) / scale, y[train], weight)
-        if w.min() >= 0 or len(meaning) == 1:
-            break
-        meaning.pop(int(np.argmin(w)))
-    p = 1 / (1 + np.exp(-(((x[:, meaning] - mean) / scale) @ w + b)))
-    p[~facts_ok] = 0.0
-    # the threshold: the lowest P that stops STOP of the fitting half's unsupported sentences (those the facts rule stops
-    # count: P 0). Safety first: a sentence dropped lets the extractive answer stand in; one kept wrongly is shown
-    stopped = np.sort(p[fit_rows & (y == 0)])
-    threshold = float(stopped[int(np.ceil(STOP * len(stopped))) - 1]) + 1e-9
+    groups = np.asarray([int(hashlib.sha256(q.id.encode()).hexdigest(), 16) for q, *_rest in made])
+    meaning, w, b, mean, scale, threshold = fit(x, y, kinds_, fit_rows)
+    p = probability(x, meaning, w, b, mean, scale)
     report = {}
-    ours = np.char.endswith(kinds_.astype(str), "(ours)")
+    if args.cv:  # the fitting half cross-validated, folds by question: each fold judged by a fit on the others
+        kept = np.zeros(len(x), dtype=bool)
+        for k in range(args.cv):
+            fold = fit_rows & (groups % args.cv == k)
+            *model, fold_threshold = fit(x, y, kinds_, fit_rows & ~fold)
+            kept[fold] = probability(x[fold], *model) >= fold_threshold
+        report["fit, cross-validated"] = figures(kept.astype(float), 0.5, fit_rows, y, kinds_)
     for part in ("fit", "report"):
-        mask = np.asarray([q == part for q in parts])
-        report[part] = {
-            "supported": int((mask & (y == 1)).sum()), "unsupported": int((mask & (y == 0)).sum()),
-            "kept_supported": round(float((p[mask & (y == 1)] >= threshold).mean()), 4),
-            "stopped_unsupported": round(float((p[mask & (y == 0)] < threshold).mean()), 4),
-            "our_pairs": {"paraphrases_kept": round(float((p[mask & ours & (y == 1)] >= threshold).mean()), 4),
-                          "unsupported_stopped": round(float((p[mask & ours & (y == 0)] < threshold).mean()), 4),
-                          "pairs": int((mask & ours & (y == 1)).sum())},
-            "by_kind": {kind: round(float(((p >= threshold) == (y == 1))[mask & (kinds_ == kind)].mean()), 4)
-                        for kind in sorted(set(kinds)) if (mask & (kinds_ == kind)).any()},
-        }
+        report[part] = figures(p, threshold, np.asarray([q == part for q in parts]), y, kinds_)
     out = {"features": [FEATURES[i] for i in meaning], "weights": w.tolist(), "bias": b, "mean": mean.tolist(), "scale": scale.tolist(),
            "threshold": threshold, "about": {"made_by": "python -m training.verifier --data ../shared/data/qa",
                                              "questions": args.questions, "pairs": os.path.relpath(args.pairs), "sentences": len(rows),
