@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .messages import ABSTAIN, CLOSEST, LEAD_IN
 from .schema import Answer, Citation, Hit
 from .text import language as text_language
-from .text import stems
+from .text import stems, tokens
 
 MAX_SENTENCES = 3
 PASSAGES_READ = 5
@@ -138,6 +138,28 @@ def signals(ranked: list, hits: list[Hit], question: str, **extra: float) -> dic
         "is_question": float(best.text.rstrip().endswith("?")),
         **{k: float(v) for k, v in extra.items()},
     }
+
+
+def missing_words(question: str, answer: Answer, idf) -> dict[str, float]:
+    """What of the question the quoted sentences leave out, for the calibrator: a sentence that matches a question
+    except for its rarest word ("the 11 November attacks" against "the 13 November attacks") is the near miss a
+    similarity score cannot tell from an answer. Per question word (present when any of its stems is quoted),
+    weighted by `idf`: the rarest missing word's weight over the rarest word's, the missing share of the weight, how
+    many words and how many figures are missing."""
+    quoted = set(stems(" ".join(c.sentence for c in (answer.citations or answer.considered))))
+    words = {t: st for t in tokens(question) if (st := stems(t))}
+    if not words:
+        return {"miss_max": 0.0, "miss_weight": 0.0, "miss_count": 0.0, "miss_numbers": 0.0}
+    weight = {t: max(idf(s) for s in st) for t, st in words.items()}
+    gone = [t for t, st in words.items() if not set(st) & quoted]
+    return {"miss_max": max((weight[t] for t in gone), default=0.0) / (max(weight.values()) or 1.0),
+            "miss_weight": sum(weight[t] for t in gone) / (sum(weight.values()) or 1.0),
+            "miss_count": float(len(gone)), "miss_numbers": float(sum(any(ch.isdigit() for ch in t) for t in gone))}
+
+
+def with_signals(answer: Answer, question: str, signals: dict[str, float], idf) -> Answer:
+    """The answer with what its answerer weighed (`signals`) and what its quote leaves out of the question."""
+    return dataclasses.replace(answer, signals={**signals, **missing_words(question, answer, idf)} if signals else {})
 
 
 def valid_citations(answer: Answer) -> Answer:

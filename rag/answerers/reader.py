@@ -17,6 +17,7 @@ from ..answer import (
     redundant,
     signals,
     unique_sentences,
+    with_signals,
 )
 from ..reader.features import Candidate
 from ..reader.scorer import Reader
@@ -66,9 +67,9 @@ class ReaderAnswerer:
         # the reader's own threshold, shipped with its weights (RAG_MIN_CONFIDENCE is the rules'); none when calibrated
         trusted = lambda q: q.score >= (q.threshold if self.own_threshold else 0.0)
         if not trusted(best):
-            return abstention(language, best.score, considered=considered(ranked), signals=weighed)
+            return with_signals(abstention(language, best.score, considered=considered(ranked)), query.question, weighed, self.idf)
         chosen = [best]
         for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
             if len(chosen) < MAX_SENTENCES and q.score >= q.threshold and not redundant(q, chosen):
                 chosen.append(q)
-        return dataclasses.replace(compose(chosen, language, best.score), signals=weighed)
+        return with_signals(compose(chosen, language, best.score), query.question, weighed, self.idf)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..answer import MAX_SENTENCES, PASSAGES_READ, abstention, compose, previous_sentences, signals
+from ..answer import MAX_SENTENCES, PASSAGES_READ, abstention, compose, previous_sentences, signals, with_signals
 from ..answer import considered as _considered
 from ..answer import redundant as _redundant
 from ..schema import Answer, Hit
@@ -173,7 +173,7 @@ class RulesAnswerer:
         best = ranked[0]
         weighed = signals(ranked, query.hits, question, sim=best.sim, coverage=best.coverage, typed=float(best.typed),
                           confidence=confidence_of(best, language))
-        done = lambda answer: dataclasses.replace(answer, signals=weighed)
+        done = lambda answer: with_signals(answer, question, weighed, self.idf)  # and what its quote leaves out
         instance = self._instance(best, question, kind) if not best.typed and kind else None
         if instance:
             # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
