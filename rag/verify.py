@@ -6,7 +6,8 @@ A sentence passes when it cites a passage ([n]) that supports it:
   currency signs aside; numbers in words too) and each proper name of the sentence occurs in that passage or its
   title (the model reads the title above the passage);
   A name inside a sentence must be written with a capital in the passage too; a word opening the sentence, in any case.
-  A number must also stand in the sentence the claim restates or its neighbours (not only elsewhere in the passage).
+  A number must also stand in the sentence the claim restates, its neighbours, the title or the question (not only
+  elsewhere in the passage).
 - meaning: a logistic regression over how the claim's content words align with the sentence it restates and its
   neighbours (each found as the word, its stem, or a shared 5-7 letter prefix: "promoted" and "promotion"), the
   longest run of words not found there (a phrase put in: another answer, a fact the passage lacks, where a
@@ -139,19 +140,26 @@ def _openings(text: str) -> set[str]:
     return out
 
 
-def missing_facts(sentence: str, passage: str, title: str = "") -> list[str]:
+def _words(text: str) -> set[str]:
+    """Every word of `text` as `names` writes one (folded, hyphenated and elided forms) and each of its parts:
+    what a name is looked up in ("Saint-Étienne", "O'Brien", "d'Amazon")."""
+    words = {_fold(w) for m in _WORD.finditer(text) for w in (m.group().strip("'’-"), _ELIDED.sub("", m.group().strip("'’-")))}
+    return words | {part for w in words for part in re.split(r"['’_-]", w)} | {_fold(w) for w in tokens(text)}
+
+
+def missing_facts(sentence: str, passage: str, title: str = "", question: str = "") -> list[str]:
     """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold (with its `title`: the
     model reads it above the passage). A name inside a sentence must be written with a capital there too ("Lauryn Only"
-    is not "only"); one opening the sentence may be a common word, so any case of it counts."""
+    is not "only"); one opening the sentence may be a common word, and one the `question` writes with a capital may be
+    the user's own casing ("reset the Router Password"): any case of those counts."""
     sentence = MARKER.sub("", sentence)
     passage = f"{title}. {passage}" if title else passage
     have_numbers = numbers(passage)
-    words = {_fold(w) for m in _WORD.finditer(passage) for w in (m.group().strip("'’-"), _ELIDED.sub("", m.group().strip("'’-")))}
-    have_words = words | {part for w in words for part in re.split(r"['’_-]", w)} | {_fold(w) for w in tokens(passage)}
-    capitals, openings = _capitalised(passage), _openings(sentence)
+    have_words = _words(passage)
+    capitals, any_case = _capitalised(passage), _openings(sentence) | (_capitalised(question) if question else set())
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
     return lost + [w for w in sorted(names(sentence))  # whole words: "Meta" is not "métadonnées"
-                   if w not in (have_words if w in openings else capitals)]
+                   if w not in (have_words if w in any_case else capitals)]
 
 
 def coverage(sentence: str, support: str) -> float:
@@ -216,13 +224,19 @@ def _pairs(sentence: str, passage: str, near: int = 8, apart: int = 2) -> tuple[
     return (sum(g <= near for g in gaps) / len(gaps) if gaps else 1.0), -float(sum(g > apart for g in gaps))
 
 
+def elsewhere(sentence: str, passage: str, near: str, title: str = "") -> list[str]:
+    """The sentence's numbers that the passage holds, but not in `near` (the sentence it restates, its neighbours, the
+    question): said there of something else ("launched in 2005" where 2005 is the founding year)."""
+    return sorted((numbers(sentence) & numbers(f"{title}. {passage}")) - numbers(f"{title}. {near}"))
+
+
 def facts_near(sentence: str, support: str, title: str = "") -> float:
     """The share of the sentence's numbers and names found in `support` (the sentence it restates with its neighbours):
     a passage's number said of something else ("747 in 2018" where it reads "422 in 2018, 747 in 1930") is elsewhere."""
     mine_numbers, mine_names = numbers(sentence), names(sentence)
     if not mine_numbers and not mine_names:
         return 1.0
-    there_numbers, there_words = numbers(f"{title}. {support}"), set(_content(f"{title} {support}"))
+    there_numbers, there_words = numbers(f"{title}. {support}"), _words(f"{title}. {support}")
     found = sum(n in there_numbers for n in mine_numbers) + sum(n in there_words for n in mine_names)
     return found / (len(mine_numbers) + len(mine_names))
 
@@ -240,8 +254,8 @@ def lemma_coverage(sentence: str, support: str) -> float:
 
 def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors,
              question: str = "", title: str = "") -> tuple[list[float], tuple[int, int]]:
-    """The measures of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine;
-    by shared words when `vector` is None, for a model that does not read the cosine). An answer restates its
+    """The measures of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine, as
+    `check` and the fit find it; by shared words when `vector` is None). An answer restates its
     question: the question's words count as found (they claim nothing; its facts are checked against the passage)."""
     if vector is None:
         cos = np.asarray([coverage(sentence, passage[a:b]) for a, b in sentences])
@@ -263,7 +277,7 @@ def measures(sentence: str, cos: float, best: int, passage: str, sentences: list
     levels = alignment(sentence, near) or [1.0]
     pairs_near, pairs_apart = _pairs(sentence, passage)
     return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, near),
-            float(len(missing_facts(sentence, passage, title)) + len(numbers(sentence) - numbers(f"{title}. {near}"))),
+            float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near, title))),
             lemma_coverage(sentence, f"{title} {passage} {question}"),
             float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
             pairs_near, pairs_apart]
@@ -337,6 +351,10 @@ class Verifier:
             elif best[0] >= self.threshold:
                 out.append(Verdict(sentence, best[1] + 1, best[2], best[0], f"re-attached from [{cited[0]}]"))
             else:
-                lost = missing_facts(sentence, passages[own[1]], titles[own[1]])
+                i, spans = own[1], split[own[1]]
+                k = spans.index(own[2])
+                near = f"{passages[i][spans[max(0, k - 1)][0]:spans[min(len(spans) - 1, k + 1)][1]]} {question}"
+                lost = missing_facts(sentence, passages[i], titles[i], question)
+                lost += [f"{n} (elsewhere in the passage)" for n in elsewhere(sentence, passages[i], near, titles[i])]
                 out.append(Verdict(sentence, None, None, own[0], f"missing: {', '.join(lost)}" if lost else "not said there"))
         return out

@@ -120,7 +120,27 @@ def test_a_name_inside_a_sentence_needs_a_capital_in_the_passage_too():
 
 
 def test_a_title_written_with_underscores_still_names_its_words():
-    assert missing_facts("Spectre grossed $84.7 million [1].", "It grossed $84.7 million.", "Spectre_(2015_film)") == []
+    assert missing_facts("It was Spectre that grossed $84.7 million [1].", "It grossed $84.7 million.", "Spectre_(2015_film)") == []
+
+
+def test_a_hyphenated_or_elided_name_is_found_near_the_sentence_it_restates():
+    from rag.verify import facts_near
+
+    for name in ("Saint-Étienne", "Aix-en-Provence", "O'Brien"):
+        assert facts_near(f"Le club a été créé à {name}.", f"Le club a été fondé à {name} en 1919.") == 1.0, name
+
+
+def test_a_word_the_question_capitalises_may_be_written_so_in_the_answer():
+    passage = "To reset the router password, hold the reset button for 10 seconds."
+    claim = "To reset the Router Password, hold the reset button for 10 seconds [1]."
+    assert missing_facts(claim, passage, question="How do I reset the Router Password?") == []
+    assert missing_facts(claim, passage) == ["password", "router"]  # not asked so: a name the passage lacks
+
+
+def test_a_number_said_elsewhere_in_the_passage_is_reported_so():
+    passage = "Klarna a été fondée en 2005 à Stockholm. Elle compte des millions de clients. En février 2024, Klarna a lancé un chatbot IA."
+    [v] = Verifier.load().check("Klarna a lancé un chatbot IA en février 2005 [1].", [passage], make_embeddings("hash").embed_documents)
+    assert v.n is None and "2005 (elsewhere in the passage)" in v.reason, v.reason
 
 
 def test_paraphrase_words_meet_their_other_forms_and_a_phrase_put_in_is_one_run():
@@ -141,3 +161,17 @@ def test_a_number_of_another_sentence_of_the_passage_is_not_said_there():
     [wrong] = Verifier.load().check("Klarna a lancé un chatbot IA en février 2005 [1].", [SEVERAL], embed)
     [right] = Verifier.load().check("Le chatbot IA de Klarna a été lancé en février 2024 [1].", [SEVERAL], embed)
     assert wrong.n is None and right.n == 1
+
+
+def test_the_llm_path_embeds_each_passage_sentence_once_per_answer():
+    from rag.answerers.llm import _memo
+
+    seen: list[str] = []
+    embed = make_embeddings("hash").embed_documents
+    memo = _memo(lambda texts: (seen.extend(texts), embed(texts))[1])
+    passages = [KLARNA, AIR_CANADA]
+    verifier = Verifier.load()
+    for sentence in ("Klarna a lancé un chatbot IA [1].", "Il gérait 2,3 millions de conversations par mois [1]."):
+        verifier.check(sentence, passages, memo)
+    assert len(seen) == len(set(seen))  # nothing embedded twice
+    assert memo(["a", "b", "a"]) == [embed(["a"])[0], embed(["b"])[0], embed(["a"])[0]]

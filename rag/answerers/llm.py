@@ -113,6 +113,7 @@ class LLMAnswerer:
         titles = [h.title for h, _, _ in excerpts]  # the model reads each passage under its title
         tainted = [bool(flagged(h.text)) for h, _, _ in excerpts]  # the exit's screen refuses what cites them
         raw, buffer, verdicts = [], "", []
+        embed = _memo(self.embed)  # each passage sentence embedded once per answer, not once per streamed sentence
         try:
             for chunk in self.model.stream(self.messages(query.question, excerpts, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
@@ -121,7 +122,7 @@ class LLMAnswerer:
                 spans = sentence_spans(buffer)
                 if len(spans) > 1:  # every sentence but the last is whole ("M. Dupont" is not a sentence's end)
                     sentence, buffer = buffer[: spans[-1][0]], buffer[spans[-1][0] :]
-                    for v in self.verifier.check(sentence, passages, self.embed, query.question, titles):
+                    for v in self.verifier.check(sentence, passages, embed, query.question, titles):
                         verdicts.append(v)
                         if v.n is not None and not tainted[v.n - 1]:  # a hostile passage's sentences wait for the exit
                             yield shown(v) + " "
@@ -129,7 +130,7 @@ class LLMAnswerer:
             yield dataclasses.replace(grounded, notice=f"LLM {self.name} unavailable ({type(exc).__name__}); extractive answer shown")
             return
         if buffer.strip():
-            for v in self.verifier.check(buffer, passages, self.embed, query.question, titles):
+            for v in self.verifier.check(buffer, passages, embed, query.question, titles):
                 verdicts.append(v)
                 if v.n is not None and not tainted[v.n - 1]:
                     yield shown(v)
@@ -154,3 +155,17 @@ class LLMAnswerer:
                                       (hit.start + a, hit.start + b), round(v.p, 4), hit.section))
         return Answer(text=" ".join(shown(v) for v in kept), citations=tuple(citations), confidence=grounded.confidence,
                       language=query.language, answerer=self.name, signals=weighed)
+
+
+def _memo(embed):
+    """`embed` (texts -> vectors) remembering each text's vector: the check embeds the cited passages' sentences for
+    every sentence the model streams."""
+    seen: dict[str, object] = {}
+
+    def cached(texts: list[str]):
+        todo = [t for t in dict.fromkeys(texts) if t not in seen]
+        if todo:
+            seen.update(zip(todo, embed(todo)))
+        return [seen[t] for t in texts]
+
+    return cached
