@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=Path, default=PAIRS, help="our labelled paraphrases and unsupported variants")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--cv", type=int, default=5, help="folds (by question) to cross-validate the fitting half in; 0: none")
+    parser.add_argument("--cv", type=int, default=5, help="folds (by article) to cross-validate the fitting half in; 0: none")
     parser.add_argument("--cache", type=Path, default=Path("data/verifier-work"), help="keeps the e5 measures of the labelled set")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -238,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(part)
     x, y, kinds_ = np.asarray(rows), np.asarray(labels, dtype=np.float64), np.asarray(kinds)
     fit_rows = np.asarray([p == "fit" for p in parts])
-    groups = np.asarray([int(hashlib.sha256(q.id.encode()).hexdigest(), 16) for q, *_rest in made])
+    groups = np.asarray([int(hashlib.sha256(q.article.encode()).hexdigest(), 16) for q, *_rest in made])
     meaning, w, b, mean, scale, threshold = fit(x, y, kinds_, fit_rows)
     p = probability(x, meaning, w, b, mean, scale)
     report = {}
-    if args.cv:  # the fitting half cross-validated, folds by question: each fold judged by a fit on the others
+    if args.cv:  # the fitting half cross-validated, folds by article (no paragraph on both sides): each fold judged by a fit on the others
         kept = np.zeros(len(x), dtype=bool)
         for k in range(args.cv):
             fold = fit_rows & (groups % args.cv == k)
