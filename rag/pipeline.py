@@ -54,7 +54,7 @@ class Pipeline:
         return cls(settings.replace(**overrides) if overrides else settings)
 
     def _idf(self, stem: str) -> float:
-        return self.retriever.sparse().idf(stem)
+        return self.retriever.idf(stem)
 
     def warm_up(self) -> Pipeline:
         """Open the index, load the embedder, the BM25 index and the reader, so the first question is as fast as the rest."""

@@ -51,6 +51,11 @@ class Retriever:
                 raise
             return self._sparse
 
+    def idf(self, stem: str) -> float:
+        """BM25's idf in the index the last search read: an answer weighs its words by the index it was found with,
+        and these lookups (a dozen per answer) never look at the store, so an ingest running meanwhile cannot fail them."""
+        return (self._sparse if self._sparse is not None else self.sparse()).idf(stem)
+
     def _refresh(self) -> SparseIndex:
         """The BM25 index, rebuilt when the store's version changed; IndexBuildingError while an ingest fills it."""
         now = time.monotonic()

@@ -48,3 +48,17 @@ def test_bm25_follows_a_new_ingest(pipeline, settings):
 
 def test_blank_question_retrieves_nothing(pipeline):
     assert pipeline.retrieve("   ") == []
+
+
+def test_an_answers_word_weights_come_from_the_index_it_was_found_with(pipeline, monkeypatch):
+    """The answerers and the calibrator's signals look up a dozen idf weights per answer: none may go back to the store,
+    where an `ingest.py --reset` running meanwhile can fail a read."""
+    pipeline.retrieve("Combien Air Canada a-t-elle dû rendre au client ?", k=5)
+    weight = pipeline._idf("canad")
+
+    def unreachable():
+        raise RuntimeError("the store was read mid-answer")
+
+    monkeypatch.setattr(pipeline.retriever, "refresh", 0)
+    monkeypatch.setattr(pipeline.retriever.store, "version", unreachable)
+    assert pipeline._idf("canad") == weight > 0
