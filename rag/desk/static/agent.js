@@ -217,13 +217,15 @@
   }
 
   // --- content gaps: a group of missed questions, the agents' replies, saved as knowledge and as an eval case ---
-  async function showGaps() {
-    const list = $("gaps-list");
+  // a console list: fetched afresh, its error or its empty state in place of the cards
+  async function showList(id, url, key, empty, card) {
+    const list = $(id);
     let data;
-    try { data = await api("/api/agent/gaps"); } catch (e) { list.replaceChildren(el("p", { class: "error" }, e.message)); return; }
-    if (!data.gaps.length) { list.replaceChildren(el("p", { class: "hint" }, "No missed question yet.")); return; }
-    list.replaceChildren(...data.gaps.map(gapCard));
+    try { data = await api(url); } catch (e) { list.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    list.replaceChildren(...(data[key].length ? data[key].map(card) : [el("p", { class: "hint" }, empty)]));
   }
+
+  const showGaps = () => showList("gaps-list", "/api/agent/gaps", "gaps", "No missed question yet.", gapCard);
 
   function gapCard(g) {
     const why = Object.entries(g.why).map(([k, n]) => `${k} ${n}`).join(", ");
@@ -266,13 +268,8 @@
   }
 
   // --- knowledge entries: edit, retire, and how many users each answered since it was saved ---
-  async function showKnowledge() {
-    const list = $("knowledge-list");
-    let data;
-    try { data = await api("/api/agent/knowledge"); } catch (e) { list.replaceChildren(el("p", { class: "error" }, e.message)); return; }
-    if (!data.entries.length) { list.replaceChildren(el("p", { class: "hint" }, "No entry yet: save one from the Gaps view or a conversation.")); return; }
-    list.replaceChildren(...data.entries.map(entryCard));
-  }
+  const showKnowledge = () => showList("knowledge-list", "/api/agent/knowledge", "entries",
+    "No entry yet: save one from the Gaps view or a conversation.", entryCard);
 
   function entryCard(e) {
     const q = el("input", { class: "entry-question", value: e.question, maxLength: 500, disabled: !!e.retired });
