@@ -5,7 +5,9 @@ A sentence passes when it cites a passage ([n]) that supports it:
 - facts: each number (amounts, percentages, dates: "2,3 millions" and "2.3 million" are one number, thin spaces and
   currency signs aside; numbers in words too) and each proper name of the sentence occurs in that passage or its
   title (the model reads the title above the passage);
-  A name inside a sentence must be written with a capital in the passage too; a word opening the sentence, in any case.
+  A name inside a sentence must be written with a capital in the passage too; a word opening the sentence, in any case,
+  unless it is a common word ("Pendant", "Because": rag/common_words.txt, learned from lower-case use in running text).
+  A range of years written short ("1951-63") holds both years in full.
   A number must also stand in the sentence the claim restates, its neighbours, the title or the question (not only
   elsewhere in the passage).
 - meaning: a logistic regression over how the claim's content words align with the sentence it restates and its
@@ -37,6 +39,7 @@ from .answer import MARKER
 from .text import STOPWORDS, _stemmer, sentence_spans, stems, tokens
 
 WEIGHTS = Path(__file__).parent / "verifier.json"
+COMMON_WORDS = Path(__file__).parent / "common_words.txt"  # made by python -m training.common_words
 NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?|\d+(?:[.,']\d+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 
@@ -93,7 +96,16 @@ def _number_words(text: str) -> set[str]:
     return out
 
 
+_YEAR_RANGE = re.compile(r"\b((?:1[0-9]|20)(\d\d))(\s*[-–]\s*)(\d\d)\b")  # "1951-63": 1951 to 1963
+
+
+def _full_years(text: str) -> str:
+    """A range of years written short ("1951-63", "1914–18") with its end in full, as another text may write it."""
+    return _YEAR_RANGE.sub(lambda m: f"{m[1]}{m[3]}{m[1][:2]}{m[4]}" if m[4] > m[2] else m[0], text)
+
+
 def numbers(text: str) -> set[str]:
+    text = _full_years(text)
     return {canonical_number(m.group()) for m in NUMBER.finditer(text)} | _number_words(text)
 
 
@@ -101,17 +113,38 @@ _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNOREC
 _POSSESSIVE = re.compile(r"['’]s$")  # "Vogue's" is Vogue
 
 
+def name_form(text: str) -> list[str]:
+    """The words of `text` as a name is read, in order and as written: no elision or possessive ("d'Adele", "Vogue's")."""
+    return [_POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-"))) for m in _WORD.finditer(text)]
+
+
+@cache
+def common_words() -> frozenset[str]:
+    """Words written in lower case inside sentences at least as often as with a capital (training.common_words)."""
+    try:
+        return frozenset(COMMON_WORDS.read_text(encoding="utf-8").split())
+    except OSError:  # without the list every capitalised opening word is a possible name: the strict side
+        return frozenset()
+
+
+_STOPWORDS = frozenset(_fold(w) for w in STOPWORDS)  # "après" is "apres" once folded
+
+
+def _common(word: str) -> bool:
+    """A common word, not a name: every part of it ("A-t-on", "Quel-est") in the list of common words or stopwords."""
+    return all(part in _STOPWORDS or part in common_words() for part in re.split(r"['’_-]", _fold(word)) if part)
+
+
 def names(text: str) -> set[str]:
-    """Proper names: capitalised words, and acronyms (folded to lower case, no accents)."""
+    """Proper names: capitalised words, and acronyms (folded to lower case, no accents). A sentence's opening word is
+    capitalised whatever it is: it is a name unless it is a common word ("Pendant", "Because", "Grâce"), and then the
+    passage need not hold it ("Microsoft a lancé…" against a passage on Klarna: a name it lacks)."""
     found = set()
     for a, b in sentence_spans(text) or [(0, len(text))]:
-        for m in _WORD.finditer(text[a:b]):
-            word = _POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))
-            if len(word) < 2 or _fold(word) in STOPWORDS:
+        for k, word in enumerate(name_form(text[a:b])):
+            if len(word) < 2 or _fold(word) in _STOPWORDS or (k == 0 and _common(word)):
                 continue
-            # a capitalised word is a name; one opening a sentence may be a common word, which the passage then holds too
-            # ("Microsoft a lancé…" against a passage on Klarna: a name it lacks)
-            if word[0].isupper() or (word.isupper() and len(word) > 1):
+            if word[0].isupper():
                 found.add(_fold(word))
     return found
 
