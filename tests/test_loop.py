@@ -11,7 +11,7 @@ from eval.cases import load_cases
 from eval.desk_cases import desk_sets
 from rag.desk import Database, Desk
 from rag.desk.evalcases import suggest_words
-from rag.desk.gaps import Missed, group
+from rag.desk.gaps import Missed, _no_answer, group
 from rag.errors import InputError
 from rag.indexing import ingest
 from rag.pipeline import Pipeline
@@ -109,6 +109,17 @@ def test_gaps_group_the_missed_questions_with_the_agents_replies(desk):
     assert [r["text"] for r in top["replies"]] == ["Les colis abîmés sont repris sous 30 jours, frais de port offerts."] * 2
     assert top["replies"][0]["words"] == ["30 jours"]
     assert gaps[1]["why"] == {"disliked": 1}
+
+
+@pytest.mark.parametrize("answer, why", [
+    ({"outcome": "abstain", "abstained": True}, "abstained"),
+    ({"outcome": "closest", "abstained": True}, "closest"),  # sources shown, no claim: a gap of its own kind
+    ({"outcome": "answer", "abstained": False}, None),
+    ({"abstained": True}, "abstained"),  # stored before the three outcomes
+    ({"abstained": False}, None),
+])
+def test_a_gap_says_whether_the_bot_abstained_or_showed_closest_passages(answer, why):
+    assert _no_answer(answer) == why
 
 
 def test_eval_cases_from_the_desk_are_exported_for_the_runner(desk, settings):

@@ -1,4 +1,5 @@
-"""Content gaps: the questions the bot abstained on, handed off, or got a thumbs down (or a "no") for, grouped by
+"""Content gaps: the questions the bot abstained on, answered with its closest passages only, handed off, or got a
+thumbs down (or a "no") for, grouped by
 meaning (rag/desk/similar.py: near-duplicates in any phrasing or language), ranked by how many users hit them and how
 recently, each with the agents' replies that resolved it."""
 
@@ -23,7 +24,7 @@ class Missed:
     message_id: int
     text: str
     asked: float
-    why: str  # abstained | handoff | disliked
+    why: str  # abstained | closest (closest passages, no claim) | handoff | disliked
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ def missed(db: Database, since: float = 0.0) -> tuple[list[Missed], dict[str, li
                 if answer.get("handoff") != "requested":
                     question = pending
                     asked.append(question)
-                    if _no_answer(answer):
-                        found.setdefault((question["id"], "abstained"), _missed(question, "abstained"))
+                    why = _no_answer(answer)
+                    if why:
+                        found.setdefault((question["id"], why), _missed(question, why))
                     if m["id"] in disliked:
                         found.setdefault((question["id"], "disliked"), _missed(question, "disliked"))
                 pending = None
@@ -98,7 +100,7 @@ def gaps(db: Database, matcher: Matcher | None, since: float = 0.0, limit: int =
     """The content gaps, most users first, then most recent; one question met for several reasons counts once."""
     found, replies = missed(db, since)
     unique: dict[int, Missed] = {}
-    for q in sorted(found, key=lambda q: ("handoff", "abstained", "disliked").index(q.why)):
+    for q in sorted(found, key=lambda q: ("handoff", "abstained", "closest", "disliked").index(q.why)):
         unique.setdefault(q.message_id, q)
     questions = sorted(unique.values(), key=lambda q: -q.asked)
     groups = group(questions, matcher)
@@ -138,9 +140,10 @@ def group(questions: list[Missed], matcher: Matcher | None) -> list[list[Missed]
     return groups
 
 
-def _no_answer(answer: dict) -> bool:
+def _no_answer(answer: dict) -> str | None:
+    """Why a bot answer resolved nothing: "abstained", "closest" (closest passages shown, no claim), or None (an answer)."""
     outcome = answer.get("outcome") or ("abstain" if answer.get("abstained") else "answer")
-    return outcome in ("abstain", "closest")
+    return {"abstain": "abstained", "closest": "closest"}.get(outcome)
 
 
 def _missed(m: dict, why: str) -> Missed:

@@ -227,8 +227,10 @@
 
   const showGaps = () => showList("gaps-list", "/api/agent/gaps", "gaps", "No missed question yet.", gapCard);
 
+  const WHY = { abstained: "abstained", closest: "closest passages only", handoff: "handed off", disliked: "disliked" };
+
   function gapCard(g) {
-    const why = Object.entries(g.why).map(([k, n]) => `${k} ${n}`).join(", ");
+    const why = Object.entries(g.why).map(([k, n]) => `${WHY[k] || k} ${n}`).join(", ");
     const others = [...new Set(g.questions.map((q) => q.text))].filter((t) => t !== g.question);
     const form = el("div", { class: "gap-form" });
     const replies = g.replies.length
