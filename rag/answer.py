@@ -118,7 +118,8 @@ def closest(answer: Answer, confidence: float) -> Answer:
 def signals(ranked: list, hits: list[Hit], question: str, **extra: float) -> dict[str, float]:
     """What any extractive answerer weighed, for the calibrator: its best sentence's score and the margin to the next,
     where that sentence's passage ranked and whether both retrievers found it, how many of the next best sentences
-    agree with it (same document), and whether question and sentence share a language. `extra`: the answerer's own."""
+    agree with it (same document), the question's language and whether the sentence shares it. `extra`: the answerer's
+    own."""
     if not ranked:
         return {}
     best = ranked[0]
@@ -133,6 +134,7 @@ def signals(ranked: list, hits: list[Hit], question: str, **extra: float) -> dic
         "both_retrievers": float(hit.dense is not None and hit.bm25 is not None),
         "agree": float(sum(s.hit.path == hit.path for s in top) / len(top)) if top else 0.0,
         "cross_language": float(text_language(question) != text_language(best.text)),
+        "question_fr": float(text_language(question) == "fr"),  # each answerer reads the two languages unequally well
         "question_words": math.log1p(len(set(stems(question)))),
         "sentence_words": math.log1p(len(best.text.split())),
         "is_question": float(best.text.rstrip().endswith("?")),

@@ -170,3 +170,13 @@ def test_an_extractive_answer_streams_in_pieces_that_make_its_text(pipeline):
     items = list(pipeline.stream("Combien de conversations le chatbot gérait-il par mois ?"))
     pieces, answer = [i for i in items if isinstance(i, str)], items[-1]
     assert len(pieces) >= 2 and "".join(pieces) == answer.text  # what the exit let through, a few words at a time
+
+
+def test_folds_hold_whole_articles():
+    from rag.calibration import group_folds
+
+    groups = ["big"] * 6 + ["a", "a", "b", "c"]
+    folds = group_folds(groups, len(groups), 3)
+    assert len({folds[i] for i in range(6)}) == 1 and folds[6] == folds[7]  # an article never straddles two folds
+    assert sorted(set(folds)) == [0, 1, 2]  # and every fold holds some
+    assert list(group_folds(None, 4, 3)) == [0, 1, 2, 0]  # no articles: row index mod folds, as before

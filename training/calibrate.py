@@ -70,8 +70,11 @@ def quoted(answer: Answer) -> str:
     return " ".join(c.sentence for c in (answer.citations or answer.considered))
 
 
-def run_dev(pipeline: Pipeline, questions: list[data.Question], files: dict[str, str]) -> list[tuple[dict, int, bool, str]]:
-    """(signals, right, answerable, half) per question."""
+Row = tuple[dict, int, bool, str, str]  # signals, right, answerable, half, article ("tuning" for the tuning cases)
+
+
+def run_dev(pipeline: Pipeline, questions: list[data.Question], files: dict[str, str]) -> list[Row]:
+    """(signals, right, answerable, half, article) per question."""
     out = []
     for q in questions:
         answer = pipeline.ask(q.text)
@@ -80,17 +83,17 @@ def run_dev(pipeline: Pipeline, questions: list[data.Question], files: dict[str,
         text = normalize(quoted(answer))
         right = answerable and any(normalize(g) in text for g in q.answers if g.strip()) and \
             any(c.source == own for c in (answer.citations or answer.considered))
-        out.append((answer.signals, int(right), answerable, half(q.article)))
+        out.append((answer.signals, int(right), answerable, half(q.article), q.article))
     return out
 
 
-def run_tuning(pipeline: Pipeline, cases) -> list[tuple[dict, int, bool, str]]:
+def run_tuning(pipeline: Pipeline, cases) -> list[Row]:
     out = []
     for case in cases:
         answer = pipeline.ask(case.question, history=list(case.history))
         would = Answer(text=quoted(answer) or answer.text, citations=answer.citations)  # the would-be answer, judged as eval does
         right = case.expect == "answer" and correct(Record(case, [], would, 0.0))
-        out.append((answer.signals, int(right), case.expect == "answer", "calibrate"))
+        out.append((answer.signals, int(right), case.expect == "answer", "calibrate", "tuning"))
     return out
 
 
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         kept = [i for i, r in enumerate(rows) if r[3] == "report"]
         about = {"answerer": name, "embeddings": base.embeddings, "fitted_on": "public dev split (calibration half, with off-corpus questions) + tuning cases",
                  "made_by": "python -m training.calibrate --data ../shared/data/qa"}
-        calibrator = fit(x[fitted], np.asarray([rows[i][1] for i in fitted]), names, about)
+        articles = [rows[i][4] for i in fitted] if all(len(r) > 4 for r in rows) else None  # a cache from before: row folds
+        calibrator = fit(x[fitted], np.asarray([rows[i][1] for i in fitted]), names, about, groups=articles)
         answer_at = threshold_for(calibrator.probabilities, calibrator.right, TARGET)
         closest_at = threshold_for(calibrator.probabilities, calibrator.right, CLOSEST, below=answer_at)
         p_kept = np.asarray([calibrator.probability(rows[i][0]) for i in kept])

@@ -172,6 +172,7 @@ class RulesAnswerer:
             return abstention(language)
         best = ranked[0]
         weighed = signals(ranked, query.hits, question, sim=best.sim, coverage=best.coverage, typed=float(best.typed),
+                          asked_type=float(kind is not None),  # "typed" is 1 too when the question asks for no kind
                           confidence=confidence_of(best, language))
         done = lambda answer: with_signals(answer, question, weighed, self.idf)  # and what its quote leaves out
         instance = self._instance(best, question, kind) if not best.typed and kind else None
