@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rag.answer import MARKER
@@ -56,11 +57,16 @@ def unsupported_facts(answer: Answer) -> int:
     for lead in filter(None, LEAD_IN.values()):  # the bot's own words introducing a quote claim nothing
         text = text.replace(lead, "")
     count = 0
-    for a, b in sentence_spans(text):
-        sentence = text[a:b]
+    for sentence in claims(text):
         cited = [by_n[int(n)] for n in MARKER.findall(sentence) if int(n) in by_n]
         count += bool(cited) and all(missing_facts(sentence, p, title) for p, title in cited)
     return count
+
+
+def claims(text: str) -> list[str]:
+    """The sentences of an answer, each with its markers: a quote's marker follows its period ("… 2022. [1] Klarna …"),
+    where a sentence splitter sees no boundary, so the text is cut after each run of markers first."""
+    return [piece[a:b] for piece in re.split(r"(?<=\])\s+(?=[^\s\[])", text) for a, b in sentence_spans(piece)]
 
 
 def would_be_right(record: Record) -> bool:

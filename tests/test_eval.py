@@ -79,4 +79,8 @@ def test_shown_sentences_with_facts_their_passage_lacks_are_counted():
     assert unsupported_facts(Answer("Air Canada a rendu 880 dollars [1].", citations=(cite,))) == 0
     assert unsupported_facts(Answer("Air Canada a rendu 45 000 dollars [1]. Elle a rendu 880 dollars [1].", citations=(cite,))) == 1
     assert unsupported_facts(Answer("Rien [1].", abstained=True, citations=(cite,))) == 0
+    other = Citation(2, "b.md", "B", None, "Klarna a licencié 700 employés en 2022.", "Klarna a licencié 700 employés en 2022.",
+                     (0, 39), (0, 39), 1.0)
+    quotes = "Air Canada a rendu 880 dollars au client. [1] Klarna a licencié 700 employés en 2022. [2]"  # markers after periods
+    assert unsupported_facts(Answer(quotes, citations=(cite, other))) == 0  # each quote judged against its own passage
     assert regressions({"unsupported_facts": 1}, {"unsupported_facts": 0}, 0.02)  # the gate fails on one
