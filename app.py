@@ -69,9 +69,12 @@ def build_app(desk: Desk, limit=None):
         return gr.update(visible=busy, value=label), gr.update(visible=waiting and status.agents_online == 0)
 
     def render(cid: str, status: Status | None, lang: str):
-        """The outputs [chat, ids, last, status line, cancel button, ticket box] for a conversation."""
-        chat, ids = rows(desk.messages(cid), lang) if status else ([], [])
-        return chat, ids, (ids[-1] if ids else 0), status_line(status, lang), *controls(status, lang)
+        """The outputs [chat, ids, last, status line, cancel button, ticket box, "did this answer" row] for a
+        conversation."""
+        messages = desk.messages(cid) if status else []
+        chat, ids = rows(messages, lang)
+        ask = status is not None and status.state == "bot" and desk.to_confirm(cid, messages) is not None
+        return chat, ids, (ids[-1] if ids else 0), status_line(status, lang), *controls(status, lang), gr.update(visible=ask)
 
     def view(cid: str, lang: str):
         return render(cid, status_of(cid), lang)
@@ -103,23 +106,25 @@ def build_app(desk: Desk, limit=None):
             cid = current(cid, lang)
             chat, ids, last, *_ = view(cid, lang)
         chat = chat + [{"role": "user", "content": text_html(message)}, {"role": "assistant", "content": ""}]
+        # the box empties as the question is taken, not when the answer ends: what the user types meanwhile is kept
+        yield chat, "", cid, ids, last, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False)
         try:
             for item in desk.say(cid, message):
                 if isinstance(item, Turn):
                     break
                 chat[-1]["content"] += text_html(item)
-                yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip()
-        except Exception as exc:  # the message stays in the box; the chat shows what is stored, and what happened
+                yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False)
+        except Exception as exc:  # the message goes back in the box; the chat shows what is stored, and what happened
             if not isinstance(exc, RelaisError):
                 log.exception("the chat page failed to answer")
             with plain(lang):
                 shown = view(cid, lang)
-            yield shown[0], gr.skip(), cid, *shown[1:]
+            yield shown[0], message, cid, *shown[1:]
             raise gr.Error(plain_error(exc, lang)) from None
         chat, *rest = render(cid, item.status, lang)
         if item.user_message_id is None and item.answer is not None:  # an empty question: the bot's prompt, not kept
             chat = chat + [{"role": "assistant", "content": text_html(item.answer.text)}]
-        yield chat, "", cid, *rest
+        yield chat, gr.skip(), cid, *rest
 
     def poll(cid: str, last: int, lang: str):
         try:
@@ -127,9 +132,9 @@ def build_app(desk: Desk, limit=None):
         except RelaisError:  # an id this data folder does not know
             status = None
         if status is None:
-            return (gr.skip(),) * 6
+            return (gr.skip(),) * 7
         if not newest or (newest[-1].role == "user" and status.state == "bot"):  # nothing new, or the bot is answering
-            return gr.skip(), gr.skip(), gr.skip(), status_line(status, lang), *controls(status, lang)
+            return gr.skip(), gr.skip(), gr.skip(), status_line(status, lang), *controls(status, lang), gr.skip()
         return render(cid, status, lang)
 
     def human(cid: str, lang: str, request: gr.Request):
@@ -174,11 +179,24 @@ def build_app(desk: Desk, limit=None):
                 except NotFoundError:
                     gr.Info("Only the bot's answers can be rated / Seules les réponses du bot se notent.")
 
+    def resolved(value: bool):
+        """The user's yes or no to "Did this answer your question?" under the bot's last answer."""
+        def handler(cid: str, lang: str, request: gr.Request):
+            check(request)
+            with plain(lang):
+                message_id = desk.to_confirm(cid) if status_of(cid) else None
+                if message_id is not None:
+                    desk.confirm(cid, message_id, value)
+                    gr.Info(LABELS[lang]["thanks_yes" if value else "thanks_no"])
+                return gr.update(visible=False)
+        return handler
+
     def relabel(lang: str):
         t = LABELS[lang]
         return (t["title"], gr.update(label=t["box"], placeholder=t["placeholder"]), gr.update(value=t["send"]),
                 gr.update(value=t["human"]), t["ticket_intro"], gr.update(label=t["contact"]),
-                gr.update(label=t["ticket_message"]), gr.update(value=t["ticket"]))
+                gr.update(label=t["ticket_message"]), gr.update(value=t["ticket"]), t["resolved"], gr.update(value=t["yes"]),
+                gr.update(value=t["no"]))
 
     with gr.Blocks(title="Relais") as demo:
         cid = gr.BrowserState("", storage_key="relais_conversation")
@@ -188,6 +206,10 @@ def build_app(desk: Desk, limit=None):
             lang = gr.Radio([("Français", "fr"), ("English", "en")], value="fr", show_label=False, scale=0, min_width=220)
         chat = gr.Chatbot(label="Relais", height=520, sanitize_html=True, elem_id="relais-chat", buttons=["copy", "copy_all"],
                           group_consecutive_messages=False)
+        with gr.Row(visible=False, elem_id="relais-resolved") as resolved_row:
+            resolved_ask = gr.Markdown(LABELS["fr"]["resolved"])
+            yes_btn = gr.Button(LABELS["fr"]["yes"], size="sm", scale=0, min_width=80, elem_id="relais-yes")
+            no_btn = gr.Button(LABELS["fr"]["no"], size="sm", scale=0, min_width=80, elem_id="relais-no")
         status = gr.Markdown(LABELS["fr"]["bot_state"], elem_id="relais-status")
         with gr.Row():
             box = gr.Textbox(label=LABELS["fr"]["box"], placeholder=LABELS["fr"]["placeholder"], scale=5, elem_id="relais-box")
@@ -202,13 +224,18 @@ def build_app(desk: Desk, limit=None):
             ticket_btn = gr.Button(LABELS["fr"]["ticket"])
         gr.Examples(EXAMPLES, inputs=box)
 
-        shown = [chat, ids, last, status, cancel_btn, ticket_box]  # what render() returns
-        box.submit(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_name="ask", concurrency_limit=8)
-        send.click(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_visibility="private", concurrency_limit=8)
+        shown = [chat, ids, last, status, cancel_btn, ticket_box, resolved_row]  # what render() returns
+        # A question sent while the last one is still finishing runs after it ("always_last"; Gradio's default drops it)
+        box.submit(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_name="ask", concurrency_limit=8,
+                   trigger_mode="always_last")
+        send.click(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_visibility="private", concurrency_limit=8,
+                   trigger_mode="always_last")
         human_btn.click(human, [cid, lang], [cid, *shown], api_name="talk_to_human")
         cancel_btn.click(cancel, [cid, lang], shown, api_visibility="private")
         ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, *shown], api_visibility="private")
         chat.like(like, [cid, ids], None, api_visibility="private")
+        yes_btn.click(resolved(True), [cid, lang], resolved_row, api_visibility="private")
+        no_btn.click(resolved(False), [cid, lang], resolved_row, api_visibility="private")
         chat.clear(new_conversation, [cid, lang], [cid, *shown], api_visibility="private")
         # Push, not poll: the page's JavaScript (push_js) listens to the conversation's server-sent events and, on each
         # `message` or `status`, clicks this hidden button, whose handler is `poll`: rendering stays in Python
@@ -221,7 +248,8 @@ def build_app(desk: Desk, limit=None):
         refresh.click(poll, [cid, last, lang], shown, api_visibility="private", show_progress="hidden", concurrency_limit=None,
                       trigger_mode="always_last")
         cid.change(None, cid, None, js=push_js)
-        lang.change(relabel, lang, [title, box, send, human_btn, intro, contact, note, ticket_btn], api_visibility="private"
+        lang.change(relabel, lang, [title, box, send, human_btn, intro, contact, note, ticket_btn, resolved_ask, yes_btn, no_btn],
+                    api_visibility="private"
                     ).then(view, [cid, lang], shown, api_visibility="private")
         demo.load(None, None, lang, api_visibility="private", js="() => (navigator.language || 'fr').toLowerCase().startsWith('fr') ? 'fr' : 'en'")
         demo.load(view, [cid, lang], shown, api_visibility="private")

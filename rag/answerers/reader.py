@@ -3,7 +3,6 @@ scorer; quotes the ones it trusts."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 
 from ..answer import (

@@ -27,6 +27,8 @@ LABELS = {
         "human_state": "👤 Vous échangez avec **{agent}**. Le bot reste silencieux.",
         "bot_state": "🤖 Le bot vous répond. Un humain est disponible à tout moment.",
         "sources": "Sources", "agent": "conseiller",
+        "resolved": "Cela répond-il à votre question ?", "yes": "Oui", "no": "Non",
+        "thanks_yes": "Merci !", "thanks_no": "Merci : un conseiller peut reprendre, cliquez sur « Parler à un humain ».",
         "closest": "Passages les plus proches : pas une réponse, à vérifier ou à demander à un conseiller",
         "storage": "Le serveur ne peut pas enregistrer votre message pour l'instant (son disque est peut-être plein) : "
                    "réessayez dans quelques minutes ; si cela dure, prévenez le responsable du site.",
@@ -44,6 +46,8 @@ LABELS = {
         "human_state": "👤 You are talking with **{agent}**. The bot stays silent.",
         "bot_state": "🤖 The bot answers you. A person is available at any time.",
         "sources": "Sources", "agent": "agent", "closest": "Closest passages: not an answer, check them or ask a person",
+        "resolved": "Did this answer your question?", "yes": "Yes", "no": "No",
+        "thanks_yes": "Thank you!", "thanks_no": "Thank you: a person can take over, click “Talk to a human”.",
         "storage": "The server cannot save your message right now (its disk may be full): try again in a few minutes; "
                    "if it goes on, tell the site's operator.",
         "failed": "The server ran into an error: try again; if it goes on, tell the site's operator.",

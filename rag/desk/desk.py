@@ -230,6 +230,16 @@ class Desk:
         self._bot_message(cid, message_id)
         self.votes.confirm(cid, message_id, resolved)
 
+    def to_confirm(self, cid: str, messages: list[Message] | None = None) -> int | None:
+        """The bot answer the user may still say yes or no to: the conversation's last message (of `messages`, when the
+        caller has them), when it is a bot answer (not an abstention or closest passages) not confirmed or denied yet."""
+        messages = self.messages(cid) if messages is None else messages
+        last = messages[-1] if messages else None
+        if last is None or last.role != "bot" or not last.answer:
+            return None
+        outcome = last.answer.get("outcome") or ("abstain" if last.answer.get("abstained") else "answer")
+        return last.id if outcome == "answer" and self.votes.confirmed(last.id) is None else None
+
     def _bot_message(self, cid: str, message_id: int) -> Message:
         message = self.conversations.message(message_id)
         if message is None or message.conversation_id != cid or message.role != "bot":

@@ -29,6 +29,11 @@ class Feedback:
                   mid=message_id, cid=cid, value=1 if resolved else -1, now=self.db.now())
             t.run("UPDATE conversations SET disliked = :disliked WHERE id = :cid", disliked=int(not resolved), cid=cid)
 
+    def confirmed(self, message_id: int) -> bool | None:
+        """The user's answer to "Did this answer your question?" for a bot answer: True, False, or None (not asked yet)."""
+        row = self.db.one("SELECT value FROM confirmations WHERE message_id = :mid", mid=message_id)
+        return None if row is None else row["value"] > 0
+
     def counts(self) -> dict[str, int]:
         row = self.db.one("SELECT SUM(CASE WHEN value > 0 THEN 1 ELSE 0 END) AS up, SUM(CASE WHEN value < 0 THEN 1 ELSE 0 END) AS down "
                           "FROM feedback")
