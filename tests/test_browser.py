@@ -513,7 +513,7 @@ def test_the_loop_from_a_missed_question_to_the_saved_answer_the_eval_and_the_me
         agent.click("#tab-metrics")
         agent.locator("#resolution-svg rect.confirmed").first.wait_for()
         table = agent.locator("#metrics-table")  # expect() retries: the table may still show the figures of the page's load
-        for shown in (re.compile(r"resolution rate\s+0\.5"), "bot_confirmed: 1", "person: 1"):
+        for shown in (re.compile(r"resolution rate\s*0\.5"), "bot_confirmed: 1", "person: 1"):
             expect(table).to_contain_text(shown)
         metrics = agent.request.get(f"{app.url}/api/metrics").json()
         assert (metrics["resolution_rate"], metrics["resolution_rate_confirmed"]) == (0.5, 0.5)
