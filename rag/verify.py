@@ -104,9 +104,36 @@ def _full_years(text: str) -> str:
     return _YEAR_RANGE.sub(lambda m: f"{m[1]}{m[3]}{m[1][:2]}{m[4]}" if m[4] > m[2] else m[0], text)
 
 
+# a scale after a number: "105 Md$" is 105 billion, "2,3 millions" 2.3 million, "40k€" 40 thousand
+_SCALE = re.compile(r"\s?(?:(milliards?|billions?|mds?|mrds?|bn|md(?=[$€£]))|(millions?|m(?=[$€£]))|(milliers?|mille|thousands?|k(?=[$€£]|\b)))(?![\w'’])",
+                    re.IGNORECASE)
+_SCALES = (10**9, 10**6, 10**3)
+
+
+def _scaled(raw: str, after: str) -> str | None:
+    """The number `raw` times the scale word that `after` (the text right after it) opens with, if any."""
+    m = _SCALE.match(after)
+    if not m:
+        return None
+    scale = next(s for s, group in zip(_SCALES, m.groups()) if group)
+    value = round(float(canonical_number(raw)) * scale, 6)
+    return canonical_number(str(int(value)) if value == int(value) else str(value))
+
+
 def numbers(text: str) -> set[str]:
+    """The numbers a sentence states, as it states them: with their scale when a scale word follows ("105 millions" is
+    105000000, never the "105 Md$" of a passage), bare otherwise; numbers in words too."""
     text = _full_years(text)
-    return {canonical_number(m.group()) for m in NUMBER.finditer(text)} | _number_words(text)
+    out = set()
+    for m in NUMBER.finditer(text):
+        out.add(_scaled(m.group(), text[m.end():m.end() + 12]) or canonical_number(m.group()))
+    return out | _number_words(text)
+
+
+def held_numbers(text: str) -> set[str]:
+    """The numbers a passage holds: as `numbers` reads them, and each bare too (a sentence may give "105" of "105 Md$")."""
+    text = _full_years(text)
+    return numbers(text) | {canonical_number(m.group()) for m in NUMBER.finditer(text)}
 
 
 _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)  # "l'ELAS", "d'Adele": the name after
@@ -187,7 +214,7 @@ def missing_facts(sentence: str, passage: str, title: str = "", question: str = 
     the user's own casing ("reset the Router Password"): any case of those counts."""
     sentence = MARKER.sub("", sentence)
     passage = f"{title}. {passage}" if title else passage
-    have_numbers = numbers(passage)
+    have_numbers = held_numbers(passage)
     have_words = _words(passage)
     capitals, any_case = _capitalised(passage), _openings(sentence) | (_capitalised(question) if question else set())
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
@@ -260,7 +287,7 @@ def _pairs(sentence: str, passage: str, near: int = 8, apart: int = 2) -> tuple[
 def elsewhere(sentence: str, passage: str, near: str, title: str = "") -> list[str]:
     """The sentence's numbers that the passage holds, but not in `near` (the sentence it restates, its neighbours, the
     question): said there of something else ("launched in 2005" where 2005 is the founding year)."""
-    return sorted((numbers(sentence) & numbers(f"{title}. {passage}")) - numbers(f"{title}. {near}"))
+    return sorted((numbers(sentence) & held_numbers(f"{title}. {passage}")) - held_numbers(f"{title}. {near}"))
 
 
 def facts_near(sentence: str, support: str, title: str = "") -> float:
@@ -269,7 +296,7 @@ def facts_near(sentence: str, support: str, title: str = "") -> float:
     mine_numbers, mine_names = numbers(sentence), names(sentence)
     if not mine_numbers and not mine_names:
         return 1.0
-    there_numbers, there_words = numbers(f"{title}. {support}"), _words(f"{title}. {support}")
+    there_numbers, there_words = held_numbers(f"{title}. {support}"), _words(f"{title}. {support}")
     found = sum(n in there_numbers for n in mine_numbers) + sum(n in there_words for n in mine_names)
     return found / (len(mine_numbers) + len(mine_names))
 

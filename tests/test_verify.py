@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag.embeddings import make_embeddings
-from rag.verify import Verifier, canonical_number, missing_facts, names, numbers
+from rag.verify import Verifier, canonical_number, held_numbers, missing_facts, names, numbers
 from training.verifier import PAIRS
 
 KLARNA = ("En février 2024, Klarna a lancé un chatbot IA, développé en collaboration avec OpenAI, qui gérait 2,3 millions "
@@ -25,7 +25,8 @@ def test_one_number_however_it_is_written(a, b):
 
 def test_different_numbers_stay_different():
     assert canonical_number("2,3") != canonical_number("2,4") and canonical_number("880") != canonical_number("8800")
-    assert numbers("de 11 à 2 minutes, 24 % et 2,3 millions") == {"11", "2", "24", "2.3"}
+    assert numbers("de 11 à 2 minutes, 24 % et 2,3 millions") == {"11", "2", "24", "2300000"}
+    assert held_numbers("2,3 millions") == {"2300000", "2.3"}
 
 
 def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
@@ -101,6 +102,15 @@ def test_the_list_of_common_words_is_learned_from_lower_case_use():
     text = ["Il part pendant la nuit.", "Elle dort pendant midi.", "Il voit Paris.", "Elle aime Paris et paris.",
             "Il va à Orange.", "Une orange."]
     assert common_words(text) == ["pendant"]  # twice in lower case; "paris" more often with a capital; "orange" once
+
+
+def test_a_number_keeps_its_scale():
+    passage = "Klarna dit toucher 93 millions de consommateurs, pour 105 Md$ de volume d'affaires en 2024."
+    assert missing_facts("Klarna a réalisé 105 millions de volume d'affaires en 2024 [1].", passage) == ["105000000"]
+    assert missing_facts("Klarna a réalisé 105 milliards de volume d'affaires en 2024 [1].", passage) == []
+    assert missing_facts("Klarna touche 93 million consumers [1].", passage) == []  # "millions" in English
+    assert missing_facts("Son volume d'affaires est de 105 [1].", passage) == []  # a bare number of the passage
+    assert numbers("40k€, 10 M€, 7 km, 5 m, M. Dupont") == {"40000", "10000000", "7", "5"}  # units and initials are no scale
 
 
 def test_a_range_of_years_written_short_holds_both_years():
