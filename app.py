@@ -117,8 +117,10 @@ def build_app(desk: Desk, limit=None):
         except Exception as exc:  # the message goes back in the box; the chat shows what is stored, and what happened
             if not isinstance(exc, RelaisError):
                 log.exception("the chat page failed to answer")
-            with plain(lang):
+            try:
                 shown = view(cid, lang)
+            except Exception:  # the store itself is down: the page keeps what it shows, the question goes back in the box
+                shown = (gr.skip(),) * 7
             yield shown[0], message, cid, *shown[1:]
             raise gr.Error(plain_error(exc, lang)) from None
         chat, *rest = render(cid, item.status, lang)
@@ -180,12 +182,13 @@ def build_app(desk: Desk, limit=None):
                     gr.Info("Only the bot's answers can be rated / Seules les réponses du bot se notent.")
 
     def resolved(value: bool):
-        """The user's yes or no to "Did this answer your question?" under the bot's last answer."""
-        def handler(cid: str, lang: str, request: gr.Request):
+        """The user's yes or no to "Did this answer your question?" under the bot's last answer: the one the page
+        shows (`last`), not one that came since (another tab)."""
+        def handler(cid: str, last: int, lang: str, request: gr.Request):
             check(request)
             with plain(lang):
                 message_id = desk.to_confirm(cid) if status_of(cid) else None
-                if message_id is not None:
+                if message_id is not None and message_id == last:
                     desk.confirm(cid, message_id, value)
                     gr.Info(LABELS[lang]["thanks_yes" if value else "thanks_no"])
                 return gr.update(visible=False)
@@ -225,17 +228,16 @@ def build_app(desk: Desk, limit=None):
         gr.Examples(EXAMPLES, inputs=box)
 
         shown = [chat, ids, last, status, cancel_btn, ticket_box, resolved_row]  # what render() returns
-        # A question sent while the last one is still finishing runs after it ("always_last"; Gradio's default drops it)
-        box.submit(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_name="ask", concurrency_limit=8,
-                   trigger_mode="always_last")
-        send.click(submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_visibility="private", concurrency_limit=8,
-                   trigger_mode="always_last")
+        # Enter and the button are one event, so a question sent while the last one is still finishing runs after it
+        # ("always_last"; Gradio's default drops it) and never beside it
+        gr.on([box.submit, send.click], submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_name="ask",
+              concurrency_limit=8, trigger_mode="always_last")
         human_btn.click(human, [cid, lang], [cid, *shown], api_name="talk_to_human")
         cancel_btn.click(cancel, [cid, lang], shown, api_visibility="private")
         ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, *shown], api_visibility="private")
         chat.like(like, [cid, ids], None, api_visibility="private")
-        yes_btn.click(resolved(True), [cid, lang], resolved_row, api_visibility="private")
-        no_btn.click(resolved(False), [cid, lang], resolved_row, api_visibility="private")
+        yes_btn.click(resolved(True), [cid, last, lang], resolved_row, api_visibility="private")
+        no_btn.click(resolved(False), [cid, last, lang], resolved_row, api_visibility="private")
         chat.clear(new_conversation, [cid, lang], [cid, *shown], api_visibility="private")
         # Push, not poll: the page's JavaScript (push_js) listens to the conversation's server-sent events and, on each
         # `message` or `status`, clicks this hidden button, whose handler is `poll`: rendering stays in Python

@@ -65,8 +65,10 @@ def unsupported_facts(answer: Answer) -> int:
 
 def claims(text: str) -> list[str]:
     """The sentences of an answer, each with its markers: a quote's marker follows its period ("… 2022. [1] Klarna …"),
-    where a sentence splitter sees no boundary, so the text is cut after each run of markers first."""
-    return [piece[a:b] for piece in re.split(r"(?<=\])\s+(?=[^\s\[])", text) for a, b in sentence_spans(piece)]
+    where a sentence splitter sees no boundary, so the text is cut after each run of markers that follows the end of a
+    sentence first ("Klarna [1] et OpenAI [2] ont lancé…" stays one sentence)."""
+    cut = re.sub(r"([.!?…]\s*(?:\[\d+\]\s*)+)", "\\1\n\n", text)  # after "end. [1]": a marker inside a sentence stays there
+    return [piece[a:b] for piece in cut.split("\n\n") for a, b in sentence_spans(piece)]
 
 
 def would_be_right(record: Record) -> bool:

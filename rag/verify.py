@@ -78,10 +78,12 @@ for _words, _values in (
 _LETTERS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 
 
-def _number_words(text: str) -> set[str]:
-    """The numbers a text writes in words: "dix-neuf" 19, "quatre-vingt-dix" 90, "twenty-one" 21; in "five-week", 5."""
+def _number_words(text: str, held: bool = False) -> set[str]:
+    """The numbers a text writes in words: "dix-neuf" 19, "quatre-vingt-dix" 90, "twenty-one" 21; in "five-week", 5;
+    with their scale ("deux millions" 2000000; `held`: bare too, as `held_numbers`)."""
     out = set()
-    for m in _LETTERS.finditer(_fold(text)):
+    folded = _fold(text)
+    for m in _LETTERS.finditer(folded):
         parts = [w for w in m.group().split("-") if w != "et"]
         if not parts:
             continue
@@ -90,13 +92,14 @@ def _number_words(text: str) -> set[str]:
             total = sum(values)
             if len(values) > 1 and values[0] == 4 and values[1] == 20:  # quatre-vingt(s): 80
                 total = 80 + sum(values[2:])
-            out.add(str(total))
+            scaled = _scaled(str(total), folded[m.end():m.end() + 16])
+            out.update({scaled or str(total)} | ({str(total)} if held and scaled else set()))
         else:
             out.update(str(_NUMBER_WORDS[w]) for w in parts if w in _NUMBER_WORDS)
     return out
 
 
-_YEAR_RANGE = re.compile(r"\b((?:1[0-9]|20)(\d\d))(\s*[-–]\s*)(\d\d)\b")  # "1951-63": 1951 to 1963
+_YEAR_RANGE = re.compile(r"\b((?:1[5-9]|20)(\d\d))([-–])(\d\d)\b")  # "1951-63": 1951 to 1963 (no spaces: "2005 - 30" is no range)
 
 
 def _full_years(text: str) -> str:
@@ -104,36 +107,51 @@ def _full_years(text: str) -> str:
     return _YEAR_RANGE.sub(lambda m: f"{m[1]}{m[3]}{m[1][:2]}{m[4]}" if m[4] > m[2] else m[0], text)
 
 
-# a scale after a number: "105 Md$" is 105 billion, "2,3 millions" 2.3 million, "40k€" 40 thousand
-_SCALE = re.compile(r"\s?(?:(milliards?|billions?|mds?|mrds?|bn|md(?=[$€£]))|(millions?|m(?=[$€£]))|(milliers?|mille|thousands?|k(?=[$€£]|\b)))(?![\w'’])",
-                    re.IGNORECASE)
+# a scale after a number: "105 Md$" is 105 billion, "2,3 millions" 2.3 million, "105 M€" and "105 M d'euros" 105
+# million, "40k€" 40 thousand; after a number a currency sign opens, a bare letter: "$105M", "£2.5bn"
+_SCALE = re.compile(r"""\s?(?:
+    (milliards?|billions?|mds|mrds?|bn|md(?=\s?[$€£]))
+  | (millions?|mio|mln|m(?=\s?(?:[$€£]|d['’])))
+  | (milliers?|mille|thousands?|k(?=\s?[$€£]|\b))
+)(?![\w'’])""", re.IGNORECASE | re.VERBOSE)
+_SCALE_AFTER_CURRENCY = re.compile(r"(bn)|(mn|mio|m)|(k)(?![^\W\d_])", re.IGNORECASE)
 _SCALES = (10**9, 10**6, 10**3)
 
 
-def _scaled(raw: str, after: str) -> str | None:
-    """The number `raw` times the scale word that `after` (the text right after it) opens with, if any."""
+def _scaled(raw: str, after: str, before: str = "") -> str | None:
+    """The number `raw` times the scale word that `after` (the text right after it) opens with, if any; `before`: the
+    character before the number (a currency sign there lets "m", "bn", "k" stand alone)."""
     m = _SCALE.match(after)
-    if not m:
+    if m:
+        scale = next(s for s, group in zip(_SCALES, m.groups()) if group)
+    elif before in ("$", "€", "£") and (c := _SCALE_AFTER_CURRENCY.match(after)) and \
+            not re.match(r"[^\W\d_]", after[c.end():c.end() + 1]):
+        scale = next(s for s, group in zip(_SCALES, c.groups()) if group)
+    else:
         return None
-    scale = next(s for s, group in zip(_SCALES, m.groups()) if group)
     value = round(float(canonical_number(raw)) * scale, 6)
     return canonical_number(str(int(value)) if value == int(value) else str(value))
 
 
-def numbers(text: str) -> set[str]:
-    """The numbers a sentence states, as it states them: with their scale when a scale word follows ("105 millions" is
-    105000000, never the "105 Md$" of a passage), bare otherwise; numbers in words too."""
-    text = _full_years(text)
+def _numbers(text: str, held: bool) -> set[str]:
     out = set()
     for m in NUMBER.finditer(text):
-        out.add(_scaled(m.group(), text[m.end():m.end() + 12]) or canonical_number(m.group()))
-    return out | _number_words(text)
+        bare = canonical_number(m.group())
+        scaled = _scaled(bare, text[m.end():m.end() + 16], text[m.start() - 1:m.start()] if m.start() else "")
+        out.update({scaled or bare} | ({bare} if held and scaled else set()))
+    return out | _number_words(text, held)
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a sentence states, as it states them: with their scale when a scale word follows ("105 millions" is
+    105000000, never the "105 Md$" of a passage), bare otherwise; numbers in words too; short year ranges in full."""
+    return _numbers(_full_years(text), held=False)
 
 
 def held_numbers(text: str) -> set[str]:
-    """The numbers a passage holds: as `numbers` reads them, and each bare too (a sentence may give "105" of "105 Md$")."""
-    text = _full_years(text)
-    return numbers(text) | {canonical_number(m.group()) for m in NUMBER.finditer(text)}
+    """The numbers a passage holds: as `numbers` reads them, each scaled one bare too (a sentence may give "105" of
+    "105 Md$"), and a short year range both as written and in full ("1951-63": 63 and 1963)."""
+    return _numbers(text, held=True) | _numbers(_full_years(text), held=True)
 
 
 _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)  # "l'ELAS", "d'Adele": the name after
@@ -147,7 +165,7 @@ def name_form(text: str) -> list[str]:
 
 @cache
 def common_words() -> frozenset[str]:
-    """Words written in lower case inside sentences at least as often as with a capital (training.common_words)."""
+    """Words written in lower case inside sentences more often than with a capital (training.common_words)."""
     try:
         return frozenset(COMMON_WORDS.read_text(encoding="utf-8").split())
     except OSError:  # without the list every capitalised opening word is a possible name: the strict side
@@ -158,8 +176,11 @@ _STOPWORDS = frozenset(_fold(w) for w in STOPWORDS)  # "après" is "apres" once 
 
 
 def _common(word: str) -> bool:
-    """A common word, not a name: every part of it ("A-t-on", "Quel-est") in the list of common words or stopwords."""
-    return all(part in _STOPWORDS or part in common_words() for part in re.split(r"['’_-]", _fold(word)) if part)
+    """A common word opening a sentence, not a name: every part of it ("A-t-on", "Quel-est") in the list of common words
+    or stopwords, and no capital but its first letter (an acronym, "IRA", or a compound name, "Pays-Bas", is a name)."""
+    parts = [p for p in re.split(r"['’_-]", word) if p]
+    return not any(c.isupper() for c in word[1:]) and \
+        all(_fold(p) in _STOPWORDS or _fold(p) in common_words() for p in parts)
 
 
 def names(text: str) -> set[str]:

@@ -186,11 +186,8 @@ def test_the_chat_page_asks_whether_an_answer_answered_and_counts_the_yes(site, 
     expect(user.locator("#relais-resolved")).to_be_hidden()
     box.fill(QUESTION)
     box.press("Enter")
-    user.locator("#relais-chat", has_text=QUESTION).wait_for()  # the question is taken
-    box.fill("Et en 2025 ?")  # typed while the answer comes
     ask = user.locator("#relais-resolved", has_text="Cela répond-il à votre question ?")
-    ask.wait_for()  # under an answer
-    expect(box).to_have_value("Et en 2025 ?")  # the answer's end did not wipe what the user typed meanwhile
+    ask.wait_for()  # under an answer (sent as the abstention was still finishing: it runs after it, not dropped)
     agent = browser.new_context(locale="en-US").new_page()
     sign_in(agent, app.url)
     confirmed = lambda: agent.request.get(f"{app.url}/api/metrics").json()["outcomes"]["bot_confirmed"]

@@ -83,4 +83,6 @@ def test_shown_sentences_with_facts_their_passage_lacks_are_counted():
                      (0, 39), (0, 39), 1.0)
     quotes = "Air Canada a rendu 880 dollars au client. [1] Klarna a licencié 700 employés en 2022. [2]"  # markers after periods
     assert unsupported_facts(Answer(quotes, citations=(cite, other))) == 0  # each quote judged against its own passage
+    inside = "Air Canada [1] et Klarna [2] ont rendu 45 000 dollars."  # markers inside one sentence: it cites both
+    assert unsupported_facts(Answer(inside, citations=(cite, other))) == 1
     assert regressions({"unsupported_facts": 1}, {"unsupported_facts": 0}, 0.02)  # the gate fails on one

@@ -41,7 +41,7 @@ def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
     ("Le chatbot de Meta gérait les demandes [1].", KLARNA.replace("OpenAI", "métadonnées"), ["meta"]),  # whole words
     ("Le chatbot d'Amazon gérait 2,3 millions de conversations [1].", KLARNA, ["amazon"]),  # a name after an elision
     ("Klarna l'a développé avec l'aide d'OpenAI [1].", KLARNA, []),  # found there as "avec OpenAI"
-    ("Le chatbot gérait huit millions de conversations [1].", KLARNA, ["8"]),  # a number in words is a number
+    ("Le chatbot gérait huit millions de conversations [1].", KLARNA, ["8000000"]),  # a number in words is a number
     ("Klarna a économisé quarante millions de dollars par an [1].", KLARNA, []),  # the same figure, in words
     ("Klarna built it with OpenAI's help [1].", KLARNA, []),  # "OpenAI's" is OpenAI
 ])
@@ -94,6 +94,8 @@ def test_a_common_word_opening_a_sentence_is_no_name_a_name_there_still_is():
     assert missing_facts("Because of it, Klarna saved 40 million dollars a year [1].", KLARNA) == []
     assert missing_facts("Grâce à OpenAI, Klarna a économisé 40 millions de dollars [1].", KLARNA) == []
     assert missing_facts("Microsoft a lancé un chatbot IA [1].", KLARNA) == ["microsoft"]
+    assert missing_facts("L'IRA a lancé un chatbot IA [1].", KLARNA) == ["ira"]  # an acronym is a name, "ira" a verb
+    assert missing_facts("Pays-Bas et Klarna ont lancé un chatbot IA [1].", KLARNA) == ["pays-bas"]  # a compound name
     assert missing_facts("Lufthansa, pendant un an, a géré 2,3 millions de conversations [1].", KLARNA) == ["lufthansa"]
 
 
@@ -110,12 +112,15 @@ def test_a_number_keeps_its_scale():
     assert missing_facts("Klarna a réalisé 105 milliards de volume d'affaires en 2024 [1].", passage) == []
     assert missing_facts("Klarna touche 93 million consumers [1].", passage) == []  # "millions" in English
     assert missing_facts("Son volume d'affaires est de 105 [1].", passage) == []  # a bare number of the passage
-    assert numbers("40k€, 10 M€, 7 km, 5 m, M. Dupont") == {"40000", "10000000", "7", "5"}  # units and initials are no scale
+    assert numbers("40k€, 10 M€, 7 km, 5 m, M. Dupont, 12 MD") == {"40000", "10000000", "7", "5", "12"}  # units, initials
+    assert numbers("£105m, $2.5bn, 105 M d'euros, deux millions") == {"105000000", "2500000000", "2000000"}
+    assert missing_facts("Klarna a réalisé 105 M€ [1].", passage) == ["105000000"]
 
 
 def test_a_range_of_years_written_short_holds_both_years():
     assert numbers("Durant ces douze années (1951-63), le pays subit un régime de fer.") == {"12", "1951", "1963"}
     assert numbers("de 1951 à 1963") <= numbers("(1951-63)") and numbers("perdues 5-1") == {"5", "1"}
+    assert held_numbers("(1951-63)") >= {"63", "1963"} and numbers("En 2005 - 30 personnes") == {"2005", "30"}
 
 
 def test_a_name_opening_a_sentence_is_left_to_the_words_check(check):

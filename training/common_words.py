@@ -1,7 +1,7 @@
 """python -m training.common_words --data ../shared/data/qa [--out rag/common_words.txt]
 
 The words that are common words, not names, learned from running text: a word written in lower case inside sentences
-at least twice and at least as often as with a capital (the PIAF and SQuAD 2.0 training articles and the questions
+at least twice and more often than with a capital (the PIAF and SQuAD 2.0 training articles and the questions
 people asked of them; the dev split's articles, on which the check is measured, are left out). The check (rag/verify.py) reads the list for a sentence's
 opening word, whose capital says nothing: "Pendant douze ans…", "Because of…", "Grâce à…" open with common words,
 "Microsoft a lancé…" with a name the passage must hold. A word missing from the list stays a possible name: the strict
@@ -21,14 +21,14 @@ from training.reader import data
 
 
 def common_words(sentences: Iterable[str], min_count: int = 2) -> list[str]:
-    """The folded words written in lower case at least `min_count` times and at least as often as with a capital,
-    each sentence's first word aside."""
+    """The folded words written in lower case at least `min_count` times and more often than with a capital, each
+    sentence's first word aside (a tie leaves the word a possible name: the strict side)."""
     lower, capital = Counter(), Counter()
     for sentence in sentences:
         for word in name_form(sentence)[1:]:
             if len(word) >= 2:
                 (lower if word[0].islower() else capital)[_fold(word)] += 1
-    return sorted(w for w, n in lower.items() if n >= min_count and n >= capital[w])
+    return sorted(w for w, n in lower.items() if n >= min_count and n > capital[w])
 
 
 def main(argv: list[str] | None = None) -> int:

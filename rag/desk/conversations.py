@@ -120,3 +120,9 @@ class Conversations:
 
 def _message(row: dict) -> Message:
     return Message(**{**row, "answer": json.loads(row["answer"]) if row["answer"] else None})
+
+
+def stored_outcome(answer: dict) -> str:
+    """A stored answer's outcome (answer, closest, abstain); one stored before outcomes existed is an abstention when
+    it says so, else an answer."""
+    return answer.get("outcome") or ("abstain" if answer.get("abstained") else "answer")

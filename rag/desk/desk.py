@@ -20,7 +20,7 @@ from ..messages import REASONS
 from ..schema import Answer, Citation
 from ..similar import Matcher, load_space
 from ..text import valid_utf8
-from .conversations import Conversation, Conversations, Message
+from .conversations import Conversation, Conversations, Message, stored_outcome
 from .database import Database
 from .evalcases import DeskCase, EvalCases, suggest_words
 from .feedback import Feedback
@@ -237,8 +237,7 @@ class Desk:
         last = messages[-1] if messages else None
         if last is None or last.role != "bot" or not last.answer:
             return None
-        outcome = last.answer.get("outcome") or ("abstain" if last.answer.get("abstained") else "answer")
-        return last.id if outcome == "answer" and self.votes.confirmed(last.id) is None else None
+        return last.id if stored_outcome(last.answer) == "answer" and self.votes.confirmed(last.id) is None else None
 
     def _bot_message(self, cid: str, message_id: int) -> Message:
         message = self.conversations.message(message_id)
@@ -410,8 +409,9 @@ def answer_from_dict(data: dict) -> Answer:
     def citations(key: str) -> tuple[Citation, ...]:
         return tuple(Citation(**{**c, "span": tuple(c["span"]), "doc_span": tuple(c["doc_span"])}) for c in data.get(key) or ())
 
-    outcome = data.get("outcome") or ("abstain" if data.get("abstained") else "answer")  # stored before outcomes existed
-    return Answer(**{**data, "citations": citations("citations"), "considered": citations("considered"), "outcome": outcome})
+    return Answer(**{**data, "citations": citations("citations"), "considered": citations("considered"),
+                     "outcome": stored_outcome(data)})
+
 
 
 def _history(messages: list[Message]) -> list[dict]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..similar import Matcher
 from .database import Database
+from .conversations import stored_outcome
 
 # a bot answer that said nothing (the JSON it is stored as says which)
 _NO_ANSWER = """(m.answer LIKE '%"outcome": "closest"%' OR m.answer LIKE '%"outcome": "abstain"%'
@@ -142,8 +143,7 @@ def group(questions: list[Missed], matcher: Matcher | None) -> list[list[Missed]
 
 def _no_answer(answer: dict) -> str | None:
     """Why a bot answer resolved nothing: "abstained", "closest" (closest passages shown, no claim), or None (an answer)."""
-    outcome = answer.get("outcome") or ("abstain" if answer.get("abstained") else "answer")
-    return {"abstain": "abstained", "closest": "closest"}.get(outcome)
+    return {"abstain": "abstained", "closest": "closest"}.get(stored_outcome(answer))
 
 
 def _missed(m: dict, why: str) -> Missed:
