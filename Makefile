@@ -16,10 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# Debian's chromium for the browser tests (never `playwright install`: no downloads at test time).
+# Debian's chromium for the browser tests (never `playwright install`: no downloads at test time), and an emoji font
+# for the screenshots they write (the page's 🙋, 🤖, 👤).
 browser:
-	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+	@command -v chromium >/dev/null && fc-list | grep -qi emoji || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver \
+	  fonts-noto-color-emoji; }
 
 # Debian's PostgreSQL server binaries for the tests' throwaway server (tests/postgres.py); no system cluster is created.
 postgres:
