@@ -148,10 +148,12 @@ def numbers(text: str) -> set[str]:
     return _numbers(_full_years(text), held=False)
 
 
-def held_numbers(text: str) -> set[str]:
+@lru_cache(maxsize=1024)
+def held_numbers(text: str) -> frozenset[str]:
     """The numbers a passage holds: as `numbers` reads them, each scaled one bare too (a sentence may give "105" of
-    "105 Md$"), and a short year range both as written and in full ("1951-63": 63 and 1963)."""
-    return _numbers(text, held=True) | _numbers(_full_years(text), held=True)
+    "105 Md$"), and a short year range both as written and in full ("1951-63": 63 and 1963). Remembered: the check
+    reads the same passages for every sentence a model streams."""
+    return frozenset(_numbers(text, held=True) | _numbers(_full_years(text), held=True))
 
 
 _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)  # "l'ELAS", "d'Adele": the name after
