@@ -142,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     # the rules never learned from the training articles (the reader did): half of them indexed, the other half's
     # questions off-corpus, calibrate the rules too; the kept-out dev half stays the report
     indexed = {a for a in train_articles if half(a) == "calibrate"}
-    unseen = dict.fromkeys(q.article for q in pool if q.article not in indexed)  # ordered: off-corpus, by question hash
     train_questions = [q for q in corpus.questions if q.article in indexed]
-    train_off = [q for q in pool if q.article in unseen][: int(OFF_CORPUS_SHARE * len(train_questions))]
+    train_off = [q for q in pool if q.article not in indexed][: int(OFF_CORPUS_SHARE * len(train_questions))]
     train = Settings.from_env({}, data_dir=args.work / "train-data", docs=args.work / "train-docs",
                               collection="calibration-train")
+    cached = {name: args.work / f"rows-{name}.json" for name in args.answerer}  # what the pipeline gave: --refit reuses it
+    asked = {name for name, path in cached.items() if not (args.refit and path.is_file())}
     train_files: dict[str, str] = {}
-    if "rules" in args.answerer and not args.refit:
+    if "rules" in asked:
         train_files = write_articles(corpus, indexed, train.docs)
         print(f"training articles for the rules: {len(indexed)} indexed, {len(train_questions)} questions, "
               f"{len(train_off)} off-corpus; index: {ingest([train.docs], train, log=lambda _m: None, progress=None).summary()}",
@@ -156,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.answerer:
         reader = "model" if name == "reader" else "rules"
         t = time.time()
-        cache = args.work / f"rows-{name}.json"  # what the pipeline gave: refit without re-asking (--refit)
-        if args.refit and cache.is_file():
+        cache = cached[name]
+        if name not in asked:
             rows = [tuple(r) for r in json.loads(cache.read_text())]
         else:
             rows = run_dev(raw_pipeline(base.replace(reader=reader)), dev_questions + off_corpus, files)
