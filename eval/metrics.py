@@ -31,9 +31,18 @@ class Record:
     stages: dict[str, float] = field(default_factory=dict)
 
 
+_DIGIT_SPACE = re.compile(r"(?<=\d) (?=[\d%])")
+
+
+def _matchable(text: str) -> str:
+    """`normalize`, and a number written alike however it is spaced: "85 %" and "85%", "3 422" and "3422" (a model
+    writes the figure of the passage in its own typography)."""
+    return _DIGIT_SPACE.sub("", normalize(text))
+
+
 def contains_any(text: str, needles) -> bool:
-    hay = normalize(text)
-    return any(normalize(n) in hay for n in needles)
+    hay = _matchable(text)
+    return any(_matchable(n) in hay for n in needles)
 
 
 def relevant(hit: Hit, case: Case) -> bool:

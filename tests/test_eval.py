@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from eval.cases import Case, CaseError, load_cases
-from eval.metrics import Record, compute, regressions
+from eval.metrics import Record, compute, contains_any, regressions
 from rag.schema import Answer, Citation, Hit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,13 @@ def test_metrics_by_hand():
     assert (m["hit_at_1"], m["hit_at_5"], m["mrr"]) == (0.0, 1.0, 0.5)
     assert (m["answer_accuracy"], m["citation_precision"], m["abstain_accuracy"]) == (1.0, 1.0, 1.0)
     assert m["false_abstain_rate"] == 0.0 and m["latency_p50_ms"] == 20.0
+
+
+def test_an_answer_matches_its_figure_however_the_figure_is_spaced():
+    # a model writes the passage's "85 %" as "85%", "3 422" as "3422": the same answer
+    assert contains_any("85% des projets d'IA échouent [1].", ["85 %"])
+    assert contains_any("Klarna comptait 3422 salariés", ["3 422"]) and contains_any("3\u202f422 salariés", ["3422"])
+    assert not contains_any("le 15 mai", ["15 %"]) and not contains_any("85 projets", ["85 %"])
 
 
 def test_regressions_respect_tolerance_and_direction():
