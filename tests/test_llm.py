@@ -101,3 +101,20 @@ def test_a_hostile_passage_repeated_by_the_llm_never_reaches_the_user(settings):
     assert answer.handoff == "suspicious" and answer.abstained and not answer.citations
     assert server.requests  # the model was asked, and said it
 
+
+
+def test_the_model_reads_the_passage_the_extractive_answer_quoted_however_low_it_ranked():
+    from rag.answerers import Query
+    from rag.answerers.llm import PROMPT_PASSAGES, LLMAnswerer
+    from rag.schema import Citation, Hit
+
+    hits = [Hit(id=str(i), text=f"Passage {i} parle de tout. Rien de plus ici.", source=f"{i}.txt", title=f"T{i}", date=None,
+                score=1.0 / (i + 1), start=0, end=40) for i in range(5)]
+    quoted = hits[4]
+    sentence = quoted.text[:25]
+    answer = Answer(text=sentence, citations=(Citation(1, quoted.source, quoted.title, None, quoted.text, sentence, (0, 25),
+                                                      (0, 25), 0.9),))
+    llm = LLMAnswerer(model=None, name="openai:scripted", grounding=None, embed=None)
+    read = [h for h, _, _ in llm.excerpts(Query("Q ?", "Q ?", [], hits, "fr"), answer)]
+    # the quoted passage is read, the best others fill the prompt, in retrieval order
+    assert quoted in read and read == hits[: PROMPT_PASSAGES - 1] + [quoted]

@@ -80,13 +80,17 @@ class LLMAnswerer:
         self.grounding.warm_up()
 
     def excerpts(self, query: Query, grounded: Answer) -> list[tuple[Hit, int, int]]:
-        """What the model reads, sized for a CPU (prompt reading sets the wait): the top passages' sentence that matters
-        (the one the extractive answer quoted, else the one sharing most words with the question) with its neighbours,
-        as (hit, start, end) in the hit's text."""
+        """What the model reads, sized for a CPU (prompt reading sets the wait): PROMPT_PASSAGES passages, those the
+        extractive answer quoted first (the calibrated evidence, however low retrieval ranked it), then the best others,
+        in retrieval order; of each, the sentence that matters (the one quoted, else the one sharing most words with the
+        question) with its neighbours, as (hit, start, end) in the hit's text."""
         asked = set(stems(query.question))
         quoted = {(c.passage, c.span[0]) for c in grounded.citations or grounded.considered}
+        holding = {c.passage for c in grounded.citations or grounded.considered}
+        first = [h for h in query.hits if h.text in holding][:PROMPT_PASSAGES]
+        others = [h for h in query.hits if h not in first][: PROMPT_PASSAGES - len(first)]
         out = []
-        for h in query.hits[:PROMPT_PASSAGES]:
+        for h in [h for h in query.hits if h in first or h in others]:  # in retrieval order
             spans = sentence_spans(h.text) or [(0, len(h.text))]
             anchor = next((i for i, (a, _) in enumerate(spans) if (h.text, a) in quoted), None)
             if anchor is None:
