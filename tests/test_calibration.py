@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.calibration import Calibrator, Decision, fit, load_decision, threshold_for
+from rag.calibration import Calibrator, Decision, cross_validated, fit, load_decision, threshold_for
 from rag.desk import Database, Desk
 from rag.desk.api import build_api
 from rag.desk.auth import Agents
@@ -50,6 +50,18 @@ def test_fit_learns_which_way_a_signal_points_and_is_calibrated():
     for lo, hi in ((0.0, 0.3), (0.3, 0.7), (0.7, 1.0)):  # in each band, the share right is what it says
         band = (c.probabilities >= lo) & (c.probabilities < hi)
         assert lo - 0.05 <= right[band].mean() <= hi + 0.05
+
+
+def test_cross_validation_tells_whether_a_threshold_holds_on_cases_the_fit_did_not_see():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 1))
+    right = (rng.random(400) < 1 / (1 + np.exp(-4.0 * x[:, 0]))).astype(int)
+    held = cross_validated(x, right, ("useful",), 0.9)
+    assert held["cases"] == 400 and held["shown"] > 40 and held["precision"] >= 0.8  # a real signal: it holds
+    noise = rng.normal(size=(40, 12))  # a few dozen cases, a dozen signals that say nothing: the fit alone flatters
+    right = (rng.random(40) < 0.5).astype(int)
+    held = cross_validated(noise, right, tuple(f"s{i}" for i in range(12)), 0.9)
+    assert held["precision"] is None or held["precision"] < 0.8
 
 
 def decision(answer_at: float, closest_at: float) -> Decision:
