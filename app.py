@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from rag import Pipeline, RelaisError, Settings
 from rag.desk import Database, Desk, Status, Turn
-from rag.desk.chat_view import LABELS, plain_error, rows, status_line, text_html
+from rag.desk.chat_view import LABELS, back_in_the_box, plain_error, rows, status_line, text_html
 from rag.desk.routes.static import shared_script
 from rag.errors import ConflictError, IndexBuildingError, InputError, NotFoundError, StorageError
 
@@ -107,26 +107,30 @@ def build_app(desk: Desk, limit=None):
             chat, ids, last, *_ = view(cid, lang)
         chat = chat + [{"role": "user", "content": text_html(message)}, {"role": "assistant", "content": ""}]
         # the box empties as the question is taken, not when the answer ends: what the user types meanwhile is kept
-        yield chat, "", cid, ids, last, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False)
+        yield chat, "", cid, ids, last, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
         try:
             for item in desk.say(cid, message):
                 if isinstance(item, Turn):
                     break
                 chat[-1]["content"] += text_html(item)
-                yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False)
-        except Exception as exc:  # the message goes back in the box; the chat shows what is stored, and what happened
+                yield chat, gr.skip(), cid, ids, last, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
+        except Exception as exc:  # the message goes back in the box (`give_back`); the chat shows what is stored, and what happened
             if not isinstance(exc, RelaisError):
                 log.exception("the chat page failed to answer")
             try:
                 shown = view(cid, lang)
             except Exception:  # the store itself is down: the page keeps what it shows, the question goes back in the box
                 shown = (gr.skip(),) * 7
-            yield shown[0], message, cid, *shown[1:]
+            yield shown[0], gr.skip(), cid, *shown[1:], message
             raise gr.Error(plain_error(exc, lang)) from None
         chat, *rest = render(cid, item.status, lang)
         if item.user_message_id is None and item.answer is not None:  # an empty question: the bot's prompt, not kept
             chat = chat + [{"role": "assistant", "content": text_html(item.answer.text)}]
-        yield chat, gr.skip(), cid, *rest
+        yield chat, gr.skip(), cid, *rest, gr.skip()
+
+    def give_back(typed: str, failed: str):
+        """After a failed answer, its question back in the box, before what the user typed since (nothing is lost)."""
+        return (back_in_the_box(typed, failed) if failed else gr.skip()), ""
 
     def poll(cid: str, last: int, lang: str):
         try:
@@ -230,8 +234,10 @@ def build_app(desk: Desk, limit=None):
         shown = [chat, ids, last, status, cancel_btn, ticket_box, resolved_row]  # what render() returns
         # Enter and the button are one event, so a question sent while the last one is still finishing runs after it
         # ("always_last"; Gradio's default drops it) and never beside it
-        gr.on([box.submit, send.click], submit, [box, cid, lang], [chat, box, cid, *shown[1:]], api_name="ask",
-              concurrency_limit=8, trigger_mode="always_last")
+        failed = gr.State("")  # the question of an answer that failed, until it is back in the box
+        gr.on([box.submit, send.click], submit, [box, cid, lang], [chat, box, cid, *shown[1:], failed], api_name="ask",
+              concurrency_limit=8, trigger_mode="always_last"
+              ).failure(give_back, [box, failed], [box, failed], api_visibility="private")
         human_btn.click(human, [cid, lang], [cid, *shown], api_name="talk_to_human")
         cancel_btn.click(cancel, [cid, lang], shown, api_visibility="private")
         ticket_btn.click(ticket, [contact, note, cid, lang], [contact, note, *shown], api_visibility="private")

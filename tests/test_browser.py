@@ -521,3 +521,38 @@ def test_the_loop_from_a_missed_question_to_the_saved_answer_the_eval_and_the_me
     finally:
         server.shutdown()
         app.stop()
+
+
+# --- a failed answer loses nothing ---------------------------------------------------------------------------------
+def test_a_failed_answer_puts_its_question_back_before_what_the_user_typed_meanwhile(tmp_path, browser):
+    """The answer fails while the user types the next question: both are in the box afterwards, the failed one first."""
+    from app import build_app
+    from rag.desk import Database, Desk
+    from rag.schema import Answer
+
+    class SlowThenBroken:
+        def suspicious(self, limit=50):
+            return []
+
+        def stream(self, question, history=None):
+            yield "Le chatbot "
+            time.sleep(3)
+            raise ZeroDivisionError("a bug in the answerer")
+            yield Answer(text="never")
+
+    desk = Desk(SlowThenBroken(), Database(str(tmp_path / 'relais.db')), tmp_path / "knowledge")
+    demo = build_app(desk)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        page = browser.new_context(locale="fr-FR").new_page()
+        page.goto(f"http://127.0.0.1:{port}")
+        box = page.locator("#relais-box textarea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        expect(box).to_have_value("")  # taken
+        box.fill("Et en 2024 ?")  # typed while the answer runs
+        page.get_by_text("réessayez").first.wait_for()  # the failure, in plain words
+        expect(box).to_have_value(f"{QUESTION}\nEt en 2024 ?")
+    finally:
+        demo.close()

@@ -38,3 +38,11 @@ def test_markdown_from_users_agents_and_documents_is_shown_as_text():
         assert "<img" not in out and "<a " not in out and "<code>" not in out, out
         assert HOSTILE.replace("\n", " ") in html.unescape(out)  # what was typed, as typed (no emphasis, no formula)
     assert "<strong>" in rendered[2] and "<em>" in rendered[3]  # the app's own formatting (agent's name, notices) stays
+
+
+def test_a_failed_question_goes_back_in_the_box_before_what_was_typed_since():
+    from rag.desk.chat_view import back_in_the_box
+
+    assert back_in_the_box("", "Combien ?") == "Combien ?"
+    assert back_in_the_box("Combien ?", "Combien ?") == "Combien ?"  # already back (the box was never emptied)
+    assert back_in_the_box("Et en 2024 ?", "Combien ?") == "Combien ?\nEt en 2024 ?"

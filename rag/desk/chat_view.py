@@ -129,3 +129,10 @@ def text_html(text: str) -> str:
     """Any user, agent or document text, ready to show: HTML-escaped, Markdown-inert, line breaks kept."""
     escaped = html.escape(text or "", quote=False)  # only &amp; &lt; &gt;: none of them holds a character below
     return _MARKDOWN.sub(lambda m: f"&#{ord(m.group())};", escaped).replace("\n", "<br>")
+
+
+def back_in_the_box(typed: str, failed: str) -> str:
+    """The chat box after an answer failed: its question back, before what the user typed while it ran (nothing lost)."""
+    if not typed.strip():
+        return failed
+    return typed if typed.startswith(failed.strip()) else f"{failed}\n{typed}"
