@@ -8,6 +8,9 @@ of its own):
   as documents. Half of those articles (by a hash of the title) calibrate; the other half is kept out and reported;
 - off-corpus questions: questions of the training articles, asked of that index (answering one is wrong), shared out
   between the two halves the same way;
+- near misses: the dev articles indexed again without one paragraph in four (`holes`), and the questions on those
+  paragraphs asked of that index: the documents' own subject, but not what is asked (a figure the page does not give).
+  Those of the calibration half are fitted; the kept-out half's are reported beside it, apart;
 - the tuning cases (eval/cases/tuning.jsonl) over seeds/. Never the held-out file;
 - for the rules only, which learned nothing from them: half of the reader's training articles (by the same hash),
   indexed apart, with the other half's questions as off-corpus ones. The reader trained on those articles: its
@@ -41,18 +44,20 @@ from training.reader import data
 
 TARGET, CLOSEST = Settings().target_precision, Settings().closest_precision
 OFF_CORPUS_SHARE = 0.25  # off-corpus questions per dev question: a help desk's share of questions its documents miss
+HOLE_EVERY = 4  # one paragraph in four left out of the near-miss index (`holes`)
+NEAR = "report, near miss"  # the kept-out half's near misses: reported beside the kept-out half, never fitted
 
 
 def half(title: str) -> str:
     return "calibrate" if int(hashlib.sha256(title.encode()).hexdigest(), 16) % 2 == 0 else "report"
 
 
-def write_articles(corpus: data.Corpus, articles: set[str], folder: Path) -> dict[str, str]:
-    """Each article as a text file (title, then its paragraphs): article -> file name."""
+def write_articles(corpus: data.Corpus, articles: set[str], folder: Path, drop: frozenset[int] = frozenset()) -> dict[str, str]:
+    """Each article as a text file (title, then its paragraphs, but those in `drop`): article -> file name."""
     folder.mkdir(parents=True, exist_ok=True)
     paragraphs: dict[str, dict[int, list[str]]] = {}
     for s in corpus.sentences:
-        if s.article in articles:
+        if s.article in articles and s.paragraph not in drop:
             paragraphs.setdefault(s.article, {}).setdefault(s.paragraph, []).append(s.text)
     names = {}
     for article, paras in sorted(paragraphs.items()):
@@ -62,6 +67,14 @@ def write_articles(corpus: data.Corpus, articles: set[str], folder: Path) -> dic
         (folder / name).write_text(f"{title}\n\n{body}\n", encoding="utf-8")
         names[article] = name
     return names
+
+
+def holes(corpus: data.Corpus, articles: set[str]) -> frozenset[int]:
+    """One paragraph in HOLE_SHARE of those articles (by a hash), left out of the near-miss index: their questions ask
+    what the documents' own subject leaves unsaid, the off-corpus question a help desk gets most (a figure the page does
+    not give, about a company it names), where a question of another article is easy to tell apart."""
+    mine = {s.paragraph: s.article for s in corpus.sentences if s.article in articles}
+    return frozenset(p for p, a in mine.items() if int(hashlib.sha256(f"{a}#{p}".encode()).hexdigest(), 16) % HOLE_EVERY == 0)
 
 
 def raw_pipeline(settings: Settings) -> Pipeline:
@@ -148,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
                               collection="calibration-train")
     cached = {name: args.work / f"rows-{name}.json" for name in args.answerer}  # what the pipeline gave: --refit reuses it
     asked = {name for name, path in cached.items() if not (args.refit and path.is_file())}
+    gaps = Settings.from_env({}, data_dir=args.work / "holes-data", docs=args.work / "holes-docs", collection="calibration-holes")
+    left_out = holes(corpus, dev_articles)
+    near_misses = [q for q in dev_questions if q.paragraph in left_out]
+    gap_files: dict[str, str] = {}
+    if asked:
+        gap_files = write_articles(corpus, dev_articles, gaps.docs, drop=left_out)
+        print(f"near misses: {len(left_out)} paragraphs of the dev articles left out of an index of their own, "
+              f"{len(near_misses)} questions on them; index: {ingest([gaps.docs], gaps, log=lambda _m: None, progress=None).summary()}",
+              file=sys.stderr)
     train_files: dict[str, str] = {}
     if "rules" in asked:
         train_files = write_articles(corpus, indexed, train.docs)
@@ -166,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
             if name == "rules":
                 rows += [(*r[:3], "calibrate", *r[4:]) for r in
                          run_dev(raw_pipeline(train.replace(reader=reader)), train_questions + train_off, train_files)]
+            # a question on a paragraph the index lacks is answered right only if another paragraph says it too
+            rows += [(signals, right, bool(right), part if part == "calibrate" else NEAR, article) for signals, right, _, part, article
+                     in run_dev(raw_pipeline(gaps.replace(reader=reader)), near_misses, gap_files)]
             cache.write_text(json.dumps(rows))
         names = tuple(sorted({k for r in rows for k in r[0]}))
         x = np.asarray([[r[0].get(k, 0.0) for k in names] for r in rows])
         fitted = [i for i, r in enumerate(rows) if r[3] == "calibrate"]
         kept = [i for i, r in enumerate(rows) if r[3] == "report"]
-        fitted_on = "public dev split (calibration half, with off-corpus questions) + tuning cases" + (
+        fitted_on = "public dev split (calibration half, with off-corpus questions and near misses) + tuning cases" + (
             " + half of the reader's training articles (with off-corpus questions)" if name == "rules" else "")
         about = {"answerer": name, "embeddings": base.embeddings, "fitted_on": fitted_on,
                  "made_by": "python -m training.calibrate --data ../shared/data/qa"}
@@ -180,9 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         answer_at = threshold_for(calibrator.probabilities, calibrator.right, TARGET)
         closest_at = threshold_for(calibrator.probabilities, calibrator.right, CLOSEST, below=answer_at)
         p_kept = np.asarray([calibrator.probability(rows[i][0]) for i in kept])
+        near = [r for r in rows if r[3] == NEAR]
+        p_near = np.asarray([calibrator.probability(r[0]) for r in near])
         figures = {"target": TARGET, "closest_target": CLOSEST, "answer_at": round(answer_at, 4), "closest_at": round(closest_at, 4),
                    "calibration_set": report([rows[i] for i in fitted], calibrator.probabilities, answer_at, closest_at),
-                   "dev_kept_out": report([rows[i] for i in kept], p_kept, answer_at, closest_at)}
+                   "dev_kept_out": report([rows[i] for i in kept], p_kept, answer_at, closest_at),
+                   "dev_kept_out_with_near_misses": report([rows[i] for i in kept] + near, np.concatenate([p_kept, p_near]),
+                                                           answer_at, closest_at)}
         calibrator.about["figures"] = figures
         path = calibrator.save(args.out / f"{name}.json")
         print(f"[{name}] {len(rows)} questions in {time.time() - t:.0f} s -> {path}\n{json.dumps(figures, indent=1)}")
