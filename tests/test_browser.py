@@ -528,7 +528,6 @@ def test_a_failed_answer_puts_its_question_back_before_what_the_user_typed_meanw
     """The answer fails while the user types the next question: both are in the box afterwards, the failed one first."""
     from app import build_app
     from rag.desk import Database, Desk
-    from rag.schema import Answer
 
     class SlowThenBroken:
         def suspicious(self, limit=50):
@@ -538,7 +537,6 @@ def test_a_failed_answer_puts_its_question_back_before_what_the_user_typed_meanw
             yield "Le chatbot "
             time.sleep(3)
             raise ZeroDivisionError("a bug in the answerer")
-            yield Answer(text="never")
 
     desk = Desk(SlowThenBroken(), Database(str(tmp_path / 'relais.db')), tmp_path / "knowledge")
     demo = build_app(desk)

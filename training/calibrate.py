@@ -70,7 +70,7 @@ def write_articles(corpus: data.Corpus, articles: set[str], folder: Path, drop: 
 
 
 def holes(corpus: data.Corpus, articles: set[str]) -> frozenset[int]:
-    """One paragraph in HOLE_SHARE of those articles (by a hash), left out of the near-miss index: their questions ask
+    """One paragraph in HOLE_EVERY of those articles (by a hash), left out of the near-miss index: their questions ask
     what the documents' own subject leaves unsaid, the off-corpus question a help desk gets most (a figure the page does
     not give, about a company it names), where a question of another article is easy to tell apart."""
     mine = {s.paragraph: s.article for s in corpus.sentences if s.article in articles}
