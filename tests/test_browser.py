@@ -529,16 +529,18 @@ def test_a_failed_answer_puts_its_question_back_before_what_the_user_typed_meanw
     from app import build_app
     from rag.desk import Database, Desk
 
-    class SlowThenBroken:
+    typed = threading.Event()
+
+    class BrokenOnceTyped:  # an answerer with a bug, failing once the user has typed the next question
         def suspicious(self, limit=50):
             return []
 
         def stream(self, question, history=None):
             yield "Le chatbot "
-            time.sleep(3)
+            typed.wait(timeout=60)
             raise ZeroDivisionError("a bug in the answerer")
 
-    desk = Desk(SlowThenBroken(), Database(str(tmp_path / 'relais.db')), tmp_path / "knowledge")
+    desk = Desk(BrokenOnceTyped(), Database(str(tmp_path / "relais.db")), tmp_path / "knowledge")
     demo = build_app(desk)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -550,6 +552,7 @@ def test_a_failed_answer_puts_its_question_back_before_what_the_user_typed_meanw
         box.press("Enter")
         expect(box).to_have_value("")  # taken
         box.fill("Et en 2024 ?")  # typed while the answer runs
+        typed.set()
         page.get_by_text("réessayez").first.wait_for()  # the failure, in plain words
         expect(box).to_have_value(f"{QUESTION}\nEt en 2024 ?")
     finally:
