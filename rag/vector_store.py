@@ -219,14 +219,16 @@ class Store:
             return []
         got = self._read(lambda: self._collection("sentences").query(query_embeddings=[vector], n_results=n,
                                                                       include=["metadatas", "distances"]))
-        return [(meta, 1.0 - dist) for meta, dist in zip(got["metadatas"][0], got["distances"][0])]
+        # a row without metadata is one another process's ingest is rewriting this instant: found next time
+        return [(meta, 1.0 - dist) for meta, dist in zip(got["metadatas"][0], got["distances"][0]) if meta is not None]
 
     def sentence_map(self) -> dict[str, tuple[list[int], list[int], list[str]]]:
         """Every stored sentence's starts, ends and ids by document path, sorted by start."""
         by_path: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         for got in self._pages("sentences", ["metadatas"]):
             for id_, meta in zip(got["ids"], got["metadatas"]):
-                by_path[meta["path"]].append((meta["start"], meta["end"], id_))
+                if meta is not None:  # being rewritten by another process's ingest (dense_sentences)
+                    by_path[meta["path"]].append((meta["start"], meta["end"], id_))
         return {path: tuple(map(list, zip(*sorted(rows)))) for path, rows in by_path.items()}
 
     def suspicious(self, limit: int = 50) -> list[dict]:
@@ -243,7 +245,7 @@ class Store:
             return []
         got = self._read(lambda: self._collection("sentences").get(ids=ids, include=["documents", "metadatas", "embeddings"]))
         rows = {id_: {"id": id_, "text": got["documents"][i], "metadata": got["metadatas"][i], "embedding": got["embeddings"][i]}
-                for i, id_ in enumerate(got["ids"])}
+                for i, id_ in enumerate(got["ids"]) if got["metadatas"][i] is not None}  # None: being rewritten (dense_sentences)
         return [rows[i] for i in ids if i in rows]
 
     # --- writing -------------------------------------------------------------------------------------
