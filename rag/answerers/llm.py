@@ -86,7 +86,8 @@ class LLMAnswerer:
         question) with its neighbours, as (hit, start, end) in the hit's text."""
         asked = set(stems(query.question))
         quoted = {(c.passage, c.span[0]) for c in grounded.citations or grounded.considered}
-        first = [h for h in query.hits if h.text in {passage for passage, _ in quoted}][:PROMPT_PASSAGES]
+        holding = {passage for passage, _ in quoted}
+        first = [h for h in query.hits if h.text in holding][:PROMPT_PASSAGES]
         others = [h for h in query.hits if h not in first][: PROMPT_PASSAGES - len(first)]
         out = []
         for h in [h for h in query.hits if h in first or h in others]:  # in retrieval order

@@ -413,7 +413,6 @@ def answer_from_dict(data: dict) -> Answer:
                      "outcome": stored_outcome(data)})
 
 
-
 def _history(messages: list[Message]) -> list[dict]:
     """The last exchanges, as the answerer reads them (follow-up questions)."""
     return [{"role": "user" if m.role == "user" else "assistant", "content": m.text}

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 
 from ..similar import Matcher
-from .database import Database
 from .conversations import stored_outcome
+from .database import Database
 
 # a bot answer that said nothing (the JSON it is stored as says which)
 _NO_ANSWER = """(m.answer LIKE '%"outcome": "closest"%' OR m.answer LIKE '%"outcome": "abstain"%'
