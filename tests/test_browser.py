@@ -555,5 +555,6 @@ def test_a_failed_answer_puts_its_question_back_before_what_the_user_typed_meanw
         typed.set()
         page.get_by_text("réessayez").first.wait_for()  # the failure, in plain words
         expect(box).to_have_value(f"{QUESTION}\nEt en 2024 ?")
+        page.screenshot(path=SHOTS / "chat-failed.png")
     finally:
         demo.close()
