@@ -108,8 +108,7 @@ class Pipeline:
         if not text:
             yield Answer(text=EMPTY["fr"], abstained=True, language="fr")
             return
-        intent = intents.detect(text)
-        if intent == "requested":
+        if intents.requested(text):
             yield Answer(text=HANDOFF["fr" if lang == "fr" else "en"], handoff="requested", language=lang, notice=notice, confidence=1.0)
             return
         plain = _TAG.sub(" ", text)
@@ -119,6 +118,8 @@ class Pipeline:
         except IndexBuildingError:  # an empty index being filled: say so, rather than "not found"
             yield dataclasses.replace(abstention(lang), text=BUILDING["fr" if lang == "fr" else "en"], notice=notice)
             return
+        own = vector if query == plain or vector is None else self.embeddings.embed_query(plain)  # the message's own meaning
+        intent = intents.detect(text, own, getattr(self.embeddings, "name", ""))
         t = time.perf_counter()
         answer, shown = None, False
         saved = self.saved.first(vector, hits, lang) if hits else None  # an agent's saved answer first (rag/saved.py)
