@@ -25,6 +25,23 @@ _NUMBER_Q = re.compile(
     r"somme|chiffre|effectif|valorisation|volume|économie|durée|temps)|how (?:many|much|long)|what (?:percentage|"
     r"share|proportion|number|amount|rate)|how big)\b"
 )
+# Finer kinds of figure, as question classification has them (a price, a rate, a length of time): a sentence with a
+# figure of another kind (a count where a price is asked) does not hold the answer.
+_MONEY_Q = re.compile(
+    r"\b(?:quel(?:le)?s? (?:est |était |a été |sera )?(?:le |la |les )?(?:montant|prix|coût|tarif|salaire|budget|chiffre d'affaires|"
+    r"valorisation|rémunération|indemnité|amende)|combien (?:coûte|coûtent|coûtait|a coûté|vaut|valent|valait|gagne|gagnent|"
+    r"gagnait|rapporte|d'argent|d'euros|de dollars)|combien (?:\w+ )*(?:payé|payer|paie|paye|dépensé|dépenser|facturé|versé|touché|toucher)"
+    r"|what (?:is |was |were )?(?:the )?(?:price|cost|amount|salary|revenue|value|fee|fine)|how much (?:money|does|did|do|is|was|"
+    r"are|were)\b.*\b(?:cost|pay|paid|earn|spend|spent|charge|worth|sell|sold)|how much money)\b"
+)
+_PERCENT_Q = re.compile(
+    r"\b(?:quel(?:le)?s? (?:est |était |a été )?(?:le |la )?(?:pourcentage|taux|proportion|part)|combien de pour ?cent|"
+    r"what (?:is |was )?(?:the )?(?:percentage|percent|share|proportion|rate)|how many percent)\b"
+)
+_DURATION_Q = re.compile(
+    r"\b(?:combien de (?:temps|jours|semaines|mois|années|ans|heures|minutes|secondes|trimestres)|(?:quel(?:le)?s? (?:est |était |"
+    r"sont )?(?:la |le |les )?(?:durée|délai)s?)|dans quel délai|how long|how many (?:days|weeks|months|years|hours|minutes|seconds))\b"
+)
 _DATE_Q = re.compile(r"\b(?:quand|en quelle année|à quelle date|depuis quand|when|what year|which year|in what year)\b")
 _WHO_Q = re.compile(r"^(?:qui|who)\b|\b(?:qui (?:a|est|était)|quel (?:pdg|dirigeant|patron|fondateur)|who (?:is|was|said))\b")
 _MANNER_Q = re.compile(
@@ -39,6 +56,17 @@ _NAMED_Q = re.compile(  # the answer is a name: a tool, a company, a product
 )
 _HAS_NUMBER = re.compile(r"\d|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|milliard|"
                          r"moitié|tiers|quart|two|three|half|third|quarter|hundred|thousand|million|billion)s?\b")
+_HAS_MONEY = re.compile(r"[€$£¥]|\b(?:euros?|dollars?|francs?|centimes?|cents?|livres? sterling|pounds?|usd|eur|gbp|yens?|yuans?|"
+                        r"roubles?|smic)\b")
+_HAS_PERCENT = re.compile(r"%|\b(?:pour ?cents?|per ?cent|percent|pourcentage|percentage|points?|moitié|tiers|quarts?|half|thirds?|"
+                          r"quarters?)\b|\b(?:sur|in|out of) (?:\d+|deux|trois|quatre|cinq|dix|two|three|four|five|ten)\b")
+_NUMBER_WORD = (r"(?:\d+(?:[,.]\d+)?|une?|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|"
+                r"cinquante|soixante|cent|quelques|plusieurs|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|"
+                r"twenty|thirty|forty|fifty|sixty|hundred|several|few)")
+_HAS_DURATION = re.compile(
+    rf"\b{_NUMBER_WORD}[\s-]*(?:[^\W\d_]+[\s-]+)?(?:secondes?|minutes?|min|heures?|h|jours?|journées?|semaines?|mois|ans|années?|"
+    r"trimestres?|semestres?|décennies?|siècles?|seconds?|hours?|hrs?|days?|weeks?|months?|years?|decades?|centuries?)\b"
+)
 _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b(?:janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|"
                        r"novembre|décembre|an dernier|année dernière|il y a)\b")
 _PERSON = re.compile(r"(?:\b(?:M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|PDG|CEO|cofondateur|fondateur|patron) )([A-Z][a-zà-ÿ]+)"
@@ -71,10 +99,16 @@ class _Sentence:
     before: dict | None = None  # the stored sentence just before, when it was fetched too
 
 
+_FIGURES = {"money": _HAS_MONEY, "percent": _HAS_PERCENT, "duration": _HAS_DURATION}
+
+
 def expected_type(question: str) -> str | None:
     q = normalize(question)
     if _DATE_Q.search(q):
         return "date"
+    for kind, pattern in (("money", _MONEY_Q), ("percent", _PERCENT_Q), ("duration", _DURATION_Q)):
+        if pattern.search(q):
+            return kind
     if _NUMBER_Q.search(q):
         return "number"
     if _WHO_Q.search(q):
@@ -93,6 +127,8 @@ def _has_type(text: str, kind: str | None, question: str = "") -> bool:
         return bool(_HAS_DATE.search(text.lower()))
     if kind == "number":
         return bool(_HAS_NUMBER.search(text.lower()))
+    if kind in _FIGURES:
+        return bool(_HAS_NUMBER.search(text.lower()) and _FIGURES[kind].search(text.lower()))
     if kind == "manner":
         return bool(_HAS_MANNER.search(text.lower()))
     asked = set(normalize(question).split())
