@@ -50,3 +50,18 @@ def test_an_english_reply_quotes_each_sentence_once_with_its_marker():
     assert english.text == "The documents (in French) say: “Le tweet disait : « J'ai viré mon équipe.” [1] “Je les ai remplacés par O1 et Cursor.” [1]"
     assert compose(chosen, "fr", 0.9).text == "Le tweet disait : « J'ai viré mon équipe. [1] Je les ai remplacés par O1 et Cursor. [1]"
     assert [c.span for c in english.citations] == [(0, len(first) + 1), (len(first) + 2, len(passage))]
+
+
+@pytest.mark.parametrize("question, kind, holds, lacks", [
+    ("Combien coûte l'abonnement au service ?", "money", "L'abonnement est vendu 9,50 euros.", "Le service compte 300 000 abonnés."),
+    ("How much money did the film make?", "money", "It grossed $880 million.", "It was shown in 3,929 theatres."),
+    ("Quel est le taux de chômage en 2023 ?", "percent", "Il atteint 7,2 % de la population active.", "On compte 2,3 millions de chômeurs."),
+    ("Combien de temps dure la période d'essai ?", "duration", "Elle dure au plus deux mois.", "Elle concerne 2 salariés sur 3."),
+    ("How long did the strike last?", "duration", "It lasted 12 days.", "About 4,000 workers joined it."),
+])
+def test_a_figure_of_another_kind_does_not_hold_the_answer(question, kind, holds, lacks):
+    from rag.answerers.rules import _has_type
+
+    assert expected_type(question) == kind
+    assert _has_type(holds, kind, question)
+    assert not _has_type(lacks, kind, question)
