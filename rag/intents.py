@@ -1,7 +1,9 @@
 """Escalation intents: a user asking for a person, or a message too sensitive for the bot alone.
 
 Patterns are first-person or imperative on purpose: "Klarna permet-elle de parler à un humain ?" is a
-question about the documents, while "je veux parler à un humain" is a request.
+question about the documents, while "je veux parler à un humain" is a request. A sensitive situation is recognised
+by its explicit formulas (patterns) or by its meaning: a logistic regression over the message's embedding, fitted by
+training/intents.py (rag/intents.json).
 """
 
 from __future__ import annotations
@@ -74,13 +76,6 @@ _SENSITIVE = [
     r"|i (?:will|'ll|am going to|'m going to) (?:take legal action|get a lawyer|call my lawyer)"
     r"|sue you|take you to court|this is (?:unacceptable|outrageous)|i am (?:very |really )?(?:angry|furious|upset)|i'm (?:very |really )?(?:angry|furious|upset)"
     r"|(?:legal action|complaint) against (?:you|your)|your (?:service|organi[sz]ation|company|agency|agents?|staff|chatbot|bot) (?:has |have )?(?:ignored|lied|gave me wrong|hung up))"),
-    # distress (any mention of suicide goes to a person)
-    (r"\b(?:je (?:veux|vais) (?:mourir|me suicider|en finir)|suicid|je n'en peux plus|je suis (?:désespéré|à bout|en détresse)|au bout du rouleau|je ne m'en sors plus|je suis (?:surendetté|endetté)"
-    r"|(?:envie|besoin) de (?:mourir|disparaître|en finir|sauter)|(?:vaut|vaille) (?:encore |plus )?(?:le coup|la peine) de vivre|mettre fin à (?:mes jours|ma vie)"
-    r"|me (?:tuer|foutre en l'air|faire du mal)|(?:avalé|pris) (?:des|tous mes|toute ma boîte de) (?:médicaments|cachets|comprimés)|(?:plus|pas) la force (?:de|pour)"
-    r"|je (?:ne )?tiens plus\b|si je serai (?:encore )?là|quoi faire de ma vie|je vais craquer|(?:jsuis|chuis|je suis) (?:complètement |vraiment |totalement )?à bout)"),
-    (r"\b(?:kill myself|suicid|end my life|end(?:ing)? it all|i can't (?:cope|go on|take it anymore|do this anymore)|i (?:am|'m) (?:desperate|in distress)|overwhelmed by debt|can't pay my debts"
-    r"|(?:don't|do not|dont) see the point|no (?:reason|point) (?:to live|in living)|better off dead|hurt(?:ing)? myself|(?:want|wanna) to die|take my (?:own )?life)"),
     # the user's own account or file: the bot cannot see it, a person can
     (rf"\b(?:où en est|statut de|suivi de|état de) {_MY_ITEM_FR}\b|\b(?:supprimez|fermez|annulez|débloquez|modifiez|remboursez)(?:-moi)? {_MY_ITEM_FR}\b"
     r"|\b(?:numéro de (?:dossier|commande|client)|n° de (?:dossier|commande))\s*:?\s*\d|\b(?:dossier|demande|réclamation|commande|ticket) (?:n°|no\.?|numéro|#)\s*\d"
@@ -94,11 +89,20 @@ _SENSITIVE = [
     r"|\bi can(?:'t|not) log in(?:to)? (?:to )?my (?:account|space)"),
 ]
 
+# Distress: any mention of suicide goes to a person, whatever the sentence around it.
+_DISTRESS = [
+    (r"\b(?:je (?:veux|vais) (?:mourir|me suicider|en finir)|suicid|je n'en peux plus|je suis (?:désespéré|à bout|en détresse)|au bout du rouleau|je ne m'en sors plus|je suis (?:surendetté|endetté)"
+    r"|(?:envie|besoin) de (?:mourir|disparaître|en finir|sauter)|(?:vaut|vaille) (?:encore |plus )?(?:le coup|la peine) de vivre|mettre fin à (?:mes jours|ma vie)"
+    r"|me (?:tuer|foutre en l'air|faire du mal)|(?:avalé|pris) (?:des|tous mes|toute ma boîte de) (?:médicaments|cachets|comprimés)|(?:plus|pas) la force (?:de|pour)"
+    r"|je (?:ne )?tiens plus\b|si je serai (?:encore )?là|quoi faire de ma vie|je vais craquer|(?:jsuis|chuis|je suis) (?:complètement |vraiment |totalement )?à bout)"),
+    (r"\b(?:kill myself|suicid|end my life|end(?:ing)? it all|i can't (?:cope|go on|take it anymore|do this anymore)|i (?:am|'m) (?:desperate|in distress)|overwhelmed by debt|can't pay my debts"
+    r"|(?:don't|do not|dont) see the point|no (?:reason|point) (?:to live|in living)|better off dead|hurt(?:ing)? myself|(?:want|wanna) to die|take my (?:own )?life)"),
+]
+
 # A situation told as a hypothesis ("que faire si je suis victime …", "what if my employer …") asks what the pages say.
 _HYPOTHESIS = re.compile(r"\b(?:si|s'il|en cas d[e']|lorsque|quand|if|in case|when|whether)\b[^.!?;]*$")
 # A complaint or lawsuit aimed at someone else than the company ("porter plainte contre mon employeur") is a topic.
-_THIRD_PARTY = re.compile(r"^[^.!?;]*?\b(?:contre|against|sue|poursuivre) (?:mon|ma|mes|son|sa|ses|un|une|le|la|les|l'|my|his|her|their|a|an|the)\s*(?!vous|votre|vos|you)")
-
+_THIRD_PARTY = re.compile(r"^[^.!?;]*?\b(?:contre|against|sue|poursuivre) (?:mon|ma|mes|son|sa|ses|un|une|le|la|les|l'|my|his|her|their|a|an|the)\b")
 
 
 def _fold(text: str) -> str:
@@ -108,7 +112,7 @@ def _fold(text: str) -> str:
 
 _REQUEST_RE = [re.compile(_fold(p)) for p in _REQUEST]
 _SENSITIVE_RE = [re.compile(_fold(p)) for p in _SENSITIVE]
-_DISTRESS = {_SENSITIVE_RE[6], _SENSITIVE_RE[7]}  # never read as a hypothesis or a third party's business
+_DISTRESS_RE = [re.compile(_fold(p)) for p in _DISTRESS]
 
 
 def requested(message: str) -> str | None:
@@ -120,10 +124,10 @@ def requested(message: str) -> str | None:
 def situation(message: str) -> bool:
     """The patterns' half of "sensitive": an explicit formula of a situation for a person."""
     text = _fold(normalize(message))
+    if any(p.search(text) for p in _DISTRESS_RE):
+        return True
     for pattern in _SENSITIVE_RE:
         for m in pattern.finditer(text):
-            if pattern in _DISTRESS:
-                return True
             if _HYPOTHESIS.search(text[: m.start()]) or _THIRD_PARTY.match(text[m.end() :]):
                 continue
             return True
