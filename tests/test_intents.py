@@ -93,3 +93,6 @@ def test_a_messages_file_with_a_bad_line_says_which(tmp_path):
     path.write_text('{"message": "ok ?", "expect": "none"}\n{"message": "x", "expect": "maybe"}\n', encoding="utf-8")
     with pytest.raises(SystemExit, match=r"m.jsonl:2: .*sensitive"):
         messages(path)
+    path.write_text('{"message": "ok ?", "expect": "none"}\n{"message": "x"\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"m.jsonl:2: not a JSON object"):
+        messages(path)

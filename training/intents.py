@@ -24,9 +24,9 @@ import numpy as np
 
 from eval.cases import load_cases
 from rag import intents
-from rag.intents import situation
 from rag.calibration import _sigmoid, newton_logistic
 from rag.embeddings import make_embeddings
+from rag.intents import situation
 
 MESSAGES = Path(__file__).parent / "data" / "intents" / "messages.jsonl"
 TUNING = (Path("eval/cases/tuning.jsonl"), Path("eval/cases/helpcenter-tuning.jsonl"))
@@ -42,8 +42,11 @@ def messages(path: Path) -> list[tuple[str, bool]]:
     out = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
-            row = json.loads(line)
-            if row.get("expect") not in ("sensitive", "none") or not str(row.get("message", "")).strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{number}: not a JSON object ({e.msg}): one message per line") from None
+            if not isinstance(row, dict) or row.get("expect") not in ("sensitive", "none") or not str(row.get("message", "")).strip():
                 raise SystemExit(f"{path}:{number}: needs a \"message\" and \"expect\": \"sensitive\" or \"none\"")
             out.append((row["message"], row["expect"] == "sensitive"))
     return out
