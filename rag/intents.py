@@ -138,17 +138,17 @@ def situation(message: str) -> bool:
 class Learned:
     """The learned half (training/intents.py): P(a person should handle it) from the message's embedding."""
 
-    weights: list[float]
+    weights: np.ndarray
     bias: float
     threshold: float
     embeddings: str  # the embedder whose vectors it reads
 
     def probability(self, vector) -> float:
-        z = float(np.dot(np.asarray(vector, dtype=np.float64), self.weights) + self.bias)
+        z = float(np.asarray(vector, dtype=np.float64) @ self.weights + self.bias)
         return float(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))))
 
     def as_json(self) -> dict:
-        return {"embeddings": self.embeddings, "threshold": self.threshold, "bias": self.bias, "weights": self.weights}
+        return {"embeddings": self.embeddings, "threshold": self.threshold, "bias": self.bias, "weights": self.weights.tolist()}
 
 
 @cache
@@ -156,17 +156,20 @@ def learned(path: Path = WEIGHTS) -> Learned | None:
     if not path.exists():
         return None
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return Learned(raw["weights"], raw["bias"], raw["threshold"], raw["embeddings"])
+    return Learned(np.asarray(raw["weights"], dtype=np.float64), raw["bias"], raw["threshold"], raw["embeddings"])
+
+
+def sensitive(message: str, vector=None, embeddings: str = "") -> bool:
+    """A situation for a person, by its formula or its meaning. `vector`: the message's embedding by `embeddings` (the
+    pipeline's embedder), which the learned half reads when it was fitted on that embedder's vectors."""
+    if situation(message):
+        return True
+    model = learned()
+    return vector is not None and model is not None and model.embeddings == embeddings and model.probability(vector) >= model.threshold
 
 
 def detect(message: str, vector=None, embeddings: str = "") -> str | None:
-    """'requested', 'sensitive' or None. `vector`: the message's embedding by `embeddings` (the pipeline's embedder),
-    which the learned half reads when it was fitted on that embedder's vectors."""
+    """'requested', 'sensitive' or None (`sensitive` says what the vector is for)."""
     if requested(message):
         return "requested"
-    if situation(message):
-        return "sensitive"
-    model = learned()
-    if vector is not None and model is not None and model.embeddings == embeddings and model.probability(vector) >= model.threshold:
-        return "sensitive"
-    return None
+    return "sensitive" if sensitive(message, vector, embeddings) else None

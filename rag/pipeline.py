@@ -119,7 +119,7 @@ class Pipeline:
             yield dataclasses.replace(abstention(lang), text=BUILDING["fr" if lang == "fr" else "en"], notice=notice)
             return
         own = vector if query == plain or vector is None else self.embeddings.embed_query(plain)  # the message's own meaning
-        intent = intents.detect(text, own, getattr(self.embeddings, "name", ""))
+        sensitive = intents.sensitive(text, own, getattr(self.embeddings, "name", ""))
         t = time.perf_counter()
         answer, shown = None, False
         saved = self.saved.first(vector, hits, lang) if hits else None  # an agent's saved answer first (rag/saved.py)
@@ -139,7 +139,7 @@ class Pipeline:
         if not shown:
             yield from _pieces(answer.text)
         timings["answer_ms"] = _ms(t)
-        if intent == "sensitive":
+        if sensitive:
             text_out = answer.text if not answer.abstained else SENSITIVE["fr" if lang == "fr" else "en"]
             answer = dataclasses.replace(answer, handoff="sensitive", text=text_out,
                                          outcome="abstain" if answer.abstained else answer.outcome)

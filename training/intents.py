@@ -64,15 +64,11 @@ def case_messages(paths) -> list[tuple[str, bool]]:
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
-    return newton_logistic(x, y, l2)
-
-
 def out_of_fold(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     fold = np.arange(len(y)) % FOLDS
     p = np.zeros(len(y))
     for k in range(FOLDS):
-        w, b = fit(x[fold != k], y[fold != k], l2)
+        w, b = newton_logistic(x[fold != k], y[fold != k], l2)
         p[fold == k] = _sigmoid(x[fold == k] @ w + b)
     return p
 
@@ -106,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     l2 = min(losses, key=losses.get)
     p = out_of_fold(x, y, l2)
     at = threshold(p, y, FALSE_HANDOFFS)
-    w, b = fit(x, y, l2)
-    learned = intents.Learned(w.tolist(), b, at, embedder.name)
+    w, b = newton_logistic(x, y, l2)
+    learned = intents.Learned(w, b, at, embedder.name)
     about = {"made_by": "python -m training.intents", "messages": len(train), "situations": int(y.sum()),
              "l2": l2, "cross_validated_log_loss": {str(k): round(v, 4) for k, v in losses.items()},
              "false_handoffs_target": FALSE_HANDOFFS,
