@@ -14,6 +14,7 @@ import math
 import os
 import struct
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -233,8 +234,42 @@ class E5:
         """[len(texts), 384] float32: shortest texts first, each forward pass within `batch_tokens` padded tokens."""
         import torch
 
+        out = np.zeros((len(texts), self.packed.hidden), dtype=np.float32)
+        for batch, hidden, attention in self._forward(self.rows(texts, prefix)):
+            weights = attention.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1)
+            out[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
+
+    def word_states(self, texts: list[str], prefix: str = "passage: ") -> list[tuple[list[str], list[np.ndarray]]]:
+        """Each text's words (runs between spaces, as the tokenizer cut them) and, per word, the L2-normalised hidden
+        states of its tokens, [pieces, 384]: what token-level similarity (a claim's word and a passage's words in
+        context) reads. The prefix's words are left out."""
         rows = self.rows(texts, prefix)
-        out = np.zeros((len(rows), self.packed.hidden), dtype=np.float32)
+        out: list[tuple[list[str], list[np.ndarray]]] = [([], [])] * len(rows)
+        skip = len(prefix.split())
+        for batch, hidden, attention in self._forward(rows):
+            states = hidden.numpy()
+            for r, i in enumerate(batch):
+                ids = rows[i][1:-1]  # <s> and </s> aside
+                h = states[r, 1 : 1 + len(ids)]
+                h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-9)
+                groups: list[list[int]] = []
+                for j, token in enumerate(ids):
+                    if self.packed.pieces[token].startswith(META) or not groups:
+                        groups.append([j])
+                    else:
+                        groups[-1].append(j)
+                groups = groups[skip:]
+                words = ["".join(self.packed.pieces[ids[j]] for j in g).replace(META, "") for g in groups]
+                out[i] = (words, [h[g] for g in groups])
+        return out
+
+    def _forward(self, rows: list[list[int]]):
+        """(indices of `rows` in the batch, hidden states [batch, tokens, hidden], attention) per forward pass: rows
+        sorted by length, each pass within `batch_tokens` padded tokens."""
+        import torch
+
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         with torch.inference_mode():
             for batch in _batches(order, [len(r) for r in rows], self.batch_tokens):
@@ -244,11 +279,13 @@ class E5:
                 for r, i in enumerate(batch):
                     ids[r, : len(rows[i])] = torch.tensor(rows[i])
                     attention[r, : len(rows[i])] = 1
-                hidden = self.encoder(ids, attention)
-                weights = attention.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1)
-                out[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-        return out
+                yield batch, self.encoder(ids, attention), attention
+
+
+@cache
+def shared() -> E5:
+    """One model per process (its weights take about 100 MB): the e5 embedder and the generated-sentence check share it."""
+    return E5()
 
 
 def _batches(order: list[int], lengths: list[int], budget: int) -> list[list[int]]:

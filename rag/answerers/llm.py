@@ -14,7 +14,7 @@ from ..injection import flagged
 from ..schema import Answer, Citation, Hit
 from ..settings import Settings
 from ..text import sentence_spans, stems
-from ..verify import Verdict, Verifier
+from ..verify import Verdict, Verifier, word_states
 from . import Extractive, Query
 
 LANGUAGES = {"fr": "French", "en": "English", "other": "English"}
@@ -118,6 +118,7 @@ class LLMAnswerer:
         tainted = [bool(flagged(h.text)) for h, _, _ in excerpts]  # the exit's screen refuses what cites them
         raw, buffer, verdicts = [], "", []
         embed = _memo(self.embed)  # each passage sentence embedded once per answer, not once per streamed sentence
+        states = _memo(word_states)  # and each passage window read once
         try:
             for chunk in self.model.stream(self.messages(query.question, excerpts, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
@@ -126,7 +127,7 @@ class LLMAnswerer:
                 spans = sentence_spans(buffer)
                 if len(spans) > 1:  # every sentence but the last is whole ("M. Dupont" is not a sentence's end)
                     sentence, buffer = buffer[: spans[-1][0]], buffer[spans[-1][0] :]
-                    for v in self.verifier.check(sentence, passages, embed, query.question, titles):
+                    for v in self.verifier.check(sentence, passages, embed, query.question, titles, states):
                         verdicts.append(v)
                         if v.n is not None and not tainted[v.n - 1]:  # a hostile passage's sentences wait for the exit
                             yield shown(v) + " "
@@ -134,7 +135,7 @@ class LLMAnswerer:
             yield dataclasses.replace(grounded, notice=f"LLM {self.name} unavailable ({type(exc).__name__}); extractive answer shown")
             return
         if buffer.strip():
-            for v in self.verifier.check(buffer, passages, embed, query.question, titles):
+            for v in self.verifier.check(buffer, passages, embed, query.question, titles, states):
                 verdicts.append(v)
                 if v.n is not None and not tainted[v.n - 1]:
                     yield shown(v)
@@ -162,8 +163,8 @@ class LLMAnswerer:
 
 
 def _memo(embed):
-    """`embed` (texts -> vectors) remembering each text's vector: the check embeds the cited passages' sentences for
-    every sentence the model streams."""
+    """`embed` (texts -> one result per text: vectors, word states) remembering each text's: the check reads the cited
+    passages' sentences for every sentence the model streams."""
     seen: dict[str, object] = {}
 
     def cached(texts: list[str]):
