@@ -183,8 +183,9 @@ class Encoder:
                 "ln2": (tensor(t[f"l{i}.oln.w"]), tensor(t[f"l{i}.oln.b"])),
             })
 
-    def __call__(self, ids, attention):
-        """ids, attention: [batch, tokens] (attention 1 for real tokens) -> hidden states [batch, tokens, hidden], float32."""
+    def __call__(self, ids, attention, depth: int | None = None):
+        """ids, attention: [batch, tokens] (attention 1 for real tokens) -> hidden states [batch, tokens, hidden], float32,
+        after the last layer or the first `depth`."""
         import torch
         from torch.nn import functional as F
 
@@ -195,7 +196,7 @@ class Encoder:
         words = ((torch.cat([nib & 0x0F, nib >> 4], dim=-1).to(torch.float32) - 8.0) * self.word_scales[ids].unsqueeze(-1)).flatten(-2)
         x = F.layer_norm(words + self.pos[:n] + self.type_row, (h,), *self.ln, eps=p.eps)
         mask = torch.zeros(attention.shape, dtype=dt).masked_fill(attention == 0, -math.inf)[:, None, None, :]
-        for L in self.layers:
+        for L in self.layers[:depth]:
             qkv = F.linear(x.to(dt), L["qkv"], L["qkv_b"]).view(b, n, 3, heads, h // heads).permute(2, 0, 3, 1, 4)
             ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask).transpose(1, 2).reshape(b, n, h)
             x = F.layer_norm(x + F.linear(ctx, L["ao"]).float() + L["ao_b"], (h,), *L["ln1"], eps=p.eps)
@@ -241,14 +242,14 @@ class E5:
             out[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return out
 
-    def word_states(self, texts: list[str], prefix: str = "passage: ") -> list[tuple[list[str], list[np.ndarray]]]:
+    def word_states(self, texts: list[str], prefix: str = "passage: ", depth: int | None = None) -> list[tuple[list[str], list[np.ndarray]]]:
         """Each text's words (runs between spaces, as the tokenizer cut them) and, per word, the L2-normalised hidden
-        states of its tokens, [pieces, 384]: what token-level similarity (a claim's word and a passage's words in
-        context) reads. The prefix's words are left out."""
+        states of its tokens after `depth` layers (all by default), [pieces, 384]: what token-level similarity (a
+        claim's word and a passage's words in context) reads. The prefix's words are left out."""
         rows = self.rows(texts, prefix)
         out: list[tuple[list[str], list[np.ndarray]]] = [([], [])] * len(rows)
         skip = len(prefix.split())
-        for batch, hidden, attention in self._forward(rows):
+        for batch, hidden, attention in self._forward(rows, depth):
             states = hidden.numpy()
             for r, i in enumerate(batch):
                 ids = rows[i][1:-1]  # <s> and </s> aside
@@ -265,9 +266,9 @@ class E5:
                 out[i] = (words, [h[g] for g in groups])
         return out
 
-    def _forward(self, rows: list[list[int]]):
-        """(indices of `rows` in the batch, hidden states [batch, tokens, hidden], attention) per forward pass: rows
-        sorted by length, each pass within `batch_tokens` padded tokens."""
+    def _forward(self, rows: list[list[int]], depth: int | None = None):
+        """(indices of `rows` in the batch, hidden states [batch, tokens, hidden] after `depth` layers, attention) per
+        forward pass: rows sorted by length, each pass within `batch_tokens` padded tokens."""
         import torch
 
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
@@ -279,7 +280,7 @@ class E5:
                 for r, i in enumerate(batch):
                     ids[r, : len(rows[i])] = torch.tensor(rows[i])
                     attention[r, : len(rows[i])] = 1
-                yield batch, self.encoder(ids, attention), attention
+                yield batch, self.encoder(ids, attention, depth), attention
 
 
 @cache

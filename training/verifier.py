@@ -33,7 +33,7 @@ import numpy as np
 
 from rag.embeddings import make_embeddings
 from rag.text import sentence_spans
-from rag.verify import FEATURES, NUMBER, WEIGHTS, measures, names, near_window, soft_alignment, word_states
+from rag.verify import FEATURES, NUMBER, SOFT_DEPTH, WEIGHTS, measures, names, near_window, soft_alignment, word_states
 from training.reader import data
 from training.reader.data import digest as data_digest
 
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"e5: {k}/{len(todo)} passages", file=sys.stderr, flush=True)
                 cache.write_text(json.dumps(known))  # an interrupted run resumes from here
     # the token similarities (e5 word states of the sentence and the window it restates) where the facts are all there
-    soft_cache = args.cache / f"soft-v1-{data_digest(args.data)}.json"
+    soft_cache = args.cache / f"soft-v1-{SOFT_DEPTH}-{data_digest(args.data)}.json"
     soft = json.loads(soft_cache.read_text()) if soft_cache.is_file() else {}
     rows, labels, kinds, parts = [], [], [], []
     for k, (q, text, label, kind, part) in enumerate(made, start=1):
