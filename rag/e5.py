@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 import struct
+import threading
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -243,13 +243,16 @@ class E5:
         return out
 
     def word_states(self, texts: list[str], prefix: str = "passage: ", depth: int | None = None) -> list[tuple[list[str], list[np.ndarray]]]:
-        """Each text's words (runs between spaces, as the tokenizer cut them) and, per word, the L2-normalised hidden
-        states of its tokens after `depth` layers (all by default), [pieces, 384]: what token-level similarity (a
-        claim's word and a passage's words in context) reads. The prefix's words are left out."""
+        """Each text's words and, per word, the L2-normalised hidden states of its tokens after `depth` layers (all by
+        default), [pieces, 384]: what token-level similarity (a claim's word and a passage's words in context) reads.
+        A word is a run between spaces as the tokenizer sees it (after its character map: "ﬁ" is "fi"); only its tokens
+        that hold a letter or digit are read (the point of "olympique." is not), and a run without one is no word. The prefix's words are left out; a text is cut at the model's 512
+        positions (`rows`)."""
         rows = self.rows(texts, prefix)
-        out: list[tuple[list[str], list[np.ndarray]]] = [([], [])] * len(rows)
+        out: list[tuple[list[str], list[np.ndarray]]] = [([], []) for _ in rows]
         skip = len(prefix.split())
-        for batch, hidden, attention in self._forward(rows, depth):
+        pieces = self.packed.pieces
+        for batch, hidden, _attention in self._forward(rows, depth):
             states = hidden.numpy()
             for r, i in enumerate(batch):
                 ids = rows[i][1:-1]  # <s> and </s> aside
@@ -257,13 +260,16 @@ class E5:
                 h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-9)
                 groups: list[list[int]] = []
                 for j, token in enumerate(ids):
-                    if self.packed.pieces[token].startswith(META) or not groups:
-                        groups.append([j])
-                    else:
-                        groups[-1].append(j)
-                groups = groups[skip:]
-                words = ["".join(self.packed.pieces[ids[j]] for j in g).replace(META, "") for g in groups]
-                out[i] = (words, [h[g] for g in groups])
+                    if pieces[token].startswith(META) or not groups:
+                        groups.append([])
+                    groups[-1].append(j)
+                words, read = [], []
+                for g in groups[skip:]:
+                    held = [j for j in g if ids[j] != self.packed.unk and any(c.isalnum() for c in pieces[ids[j]])]
+                    if held:
+                        words.append("".join(pieces[ids[j]] for j in g if ids[j] != self.packed.unk).replace(META, ""))
+                        read.append(h[held])
+                out[i] = (words, read)
         return out
 
     def _forward(self, rows: list[list[int]], depth: int | None = None):
@@ -283,10 +289,17 @@ class E5:
                 yield batch, self.encoder(ids, attention, depth), attention
 
 
-@cache
+_SHARED: list[E5] = []
+_SHARING = threading.Lock()
+
+
 def shared() -> E5:
-    """One model per process (its weights take about 100 MB): the e5 embedder and the generated-sentence check share it."""
-    return E5()
+    """One model per process (its weights take about 100 MB): the e5 embedder and the generated-sentence check share it;
+    threads asking at once wait for the one load."""
+    with _SHARING:
+        if not _SHARED:
+            _SHARED.append(E5())
+        return _SHARED[0]
 
 
 def _batches(order: list[int], lengths: list[int], budget: int) -> list[list[int]]:

@@ -15,7 +15,7 @@ A sentence passes when it cites a passage ([n]) that supports it:
   longest run of words not found there (a phrase put in: another answer, a fact the passage lacks, where a
   paraphrase's synonyms come one at a time), the share of its numbers and names found there, whether neighbouring
   claim words sit near each other in the passage, and how close the words not found as such come to the passage's
-  words in context (e5's hidden states, token by token: `soft_alignment`); fitted on a labelled set (`python -m training.verifier`: public dev
+  words in context (e5's hidden states, token by token: `similarities`); fitted on a labelled set (`python -m training.verifier`: public dev
   split sentences, supported ones and the same with a number, date or name changed, or a fact taken from another
   passage, and our own pairs of written paraphrases and unsupported variants), each measure kept only if it argues for
   support, the threshold the one that stops 0.95 of the unsupported sentences there (rag/verifier.json). The e5 cosine
@@ -291,30 +291,56 @@ def alignment(sentence: str, support: str) -> list[float]:
     return list(map(_matcher(support), _content(sentence)))
 
 
-WordStates = Callable[[list[str]], list[tuple[list[str], list[np.ndarray]]]]  # rag.e5.E5.word_states
+WordStates = Callable[[list[str]], list[tuple[list[str], list[np.ndarray]]]]  # texts -> words, their tokens' states
 
 
-def soft_alignment(sentence: str, support: str, states: WordStates) -> list[tuple[float, float]]:
-    """(_match, token similarity) of each content word of `sentence` in `support`. The similarity reads e5 in context
-    (BERTScore's recall, Zhang et al. 2020): each token of the word against its nearest token of `support`, the
-    cosine of their hidden states averaged over the word's tokens. A synonym or another form of a word comes close
-    ("chargé" and "responsable"); a phrase put in (another answer, a fact the passage lacks) does not."""
+def similarities(sentence: str, support: str, states: WordStates) -> list[tuple[str, float]]:
+    """Each content word of `sentence` (as _content gives them, word by word) with its token similarity to `support`.
+    The similarity reads e5 in context (BERTScore's recall, Zhang et al. 2020): each token of the word against its
+    nearest token of `support`, the cosine of their hidden states averaged over the word's tokens. A synonym or another
+    form of a word comes close ("chargé" and "responsable"); a phrase put in (another answer, a fact the passage
+    lacks) does not. Nothing in `support`: nothing is similar (0)."""
     (words, mine), (_, theirs) = states([sentence, support])
-    if not theirs:
-        return []
-    body, match = np.vstack(theirs), _matcher(support)
-    return [(match(w), float((h @ body.T).max(axis=1).mean())) for word, h in zip(words, mine) for w in _content(word)]
+    body = np.vstack(theirs) if theirs else None
+    return [(w, float((h @ body.T).max(axis=1).mean()) if body is not None else 0.0)
+            for word, h in zip(words, mine) for w in _content(word)]
+
+
+def soft_alignment(similar: list[tuple[str, float]], support: str) -> list[tuple[float, float]]:
+    """(_match, token similarity) of each word `similarities` gave against `support`."""
+    match = _matcher(support)
+    return [(match(w), level) for w, level in similar]
+
+
+def soft_window(sentence: str, passage: str, sentences: list[tuple[int, int]], best: int, question: str = "",
+                title: str = "") -> tuple[str, str]:
+    """(the sentence as the similarities read it, without its markers; the text they read it against: near_window)."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", sentence)).strip(), near_window(passage, sentences, best, question, title).strip()
 
 
 SOFT_DEPTH = 8  # e5's layer the token similarities read: of 4, 6, 8, 10 and 12, the best cross-validated on the fitting half
 
 
 def word_states(texts: list[str]) -> list[tuple[list[str], list[np.ndarray]]]:
-    """e5's word states after SOFT_DEPTH layers (rag.e5, the process's one model); a middle layer, as BERTScore found
-    (Zhang et al. 2020): the last is shaped for the pooled vector."""
+    """e5's word states after SOFT_DEPTH layers (rag.e5.E5.word_states on the process's one model); a middle layer, as
+    BERTScore found (Zhang et al. 2020): the last is shaped for the pooled vector."""
     from .e5 import shared
 
     return shared().word_states(texts, depth=SOFT_DEPTH)
+
+
+def memo(fn):
+    """`fn` (texts -> one result per text: vectors, word states) remembering each text's result: the check reads the
+    cited passages for every sentence a model streams, and each is computed once per answer."""
+    seen: dict[str, object] = {}
+
+    def cached(texts: list[str]):
+        todo = [t for t in dict.fromkeys(texts) if t not in seen]
+        if todo:
+            seen.update(zip(todo, fn(todo)))
+        return [seen[t] for t in texts]
+
+    return cached
 
 
 def _soft_measures(pairs: list[tuple[float, float]]) -> list[float]:
@@ -382,21 +408,28 @@ def lemma_coverage(sentence: str, support: str) -> float:
 
 
 def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int]], vectors,
-             question: str = "", title: str = "", states: WordStates | None = None) -> tuple[list[float], tuple[int, int]]:
-    """The measures of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine, as
-    `check` and the fit find it; by shared words when `vector` is None). An answer restates its
-    question: the question's words count as found (they claim nothing; its facts are checked against the passage).
-    `states`: e5 word states, for the token similarities (read only where the facts are all there)."""
+             question: str = "", title: str = "", states: WordStates = word_states) -> tuple[list[float], tuple[int, int]]:
+    """FEATURES of one (generated sentence, passage) pair, and the passage sentence most like it (by e5 cosine, as
+    `check` and the fit find it; by shared words when `vector` is None). An answer restates its question: the
+    question's words count as found (they claim nothing; its facts are checked against the passage). `states`: e5 word
+    states, for the token similarities (read only where the facts are all there)."""
     if vector is None:
         cos = np.asarray([coverage(sentence, passage[a:b]) for a, b in sentences])
     else:
         cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
     best = int(np.argmax(cos))
     row = measures(sentence, float(cos[best]), best, passage, sentences, question, title)
-    if states is not None and row[FEATURES.index("missing")] == 0:
-        soft = soft_alignment(MARKER.sub("", sentence), near_window(passage, sentences, best, question, title), states)
-        row = measures(sentence, float(cos[best]), best, passage, sentences, question, title, soft)
-    return row, sentences[best]
+    claim, window = soft_window(sentence, passage, sentences, best, question, title)
+    return with_soft(row, lambda: soft_alignment(similarities(claim, window, states), window)), sentences[best]
+
+
+def with_soft(row: list[float], soft: Callable[[], list[tuple[float, float]]]) -> list[float]:
+    """The word measures and the token similarities' (soft_alignment, asked for only where the facts are all there:
+    elsewhere the check says P 0 whatever they are, and the fit does not read them: NOT_READ)."""
+    return row + (_soft_measures(soft()) if row[FEATURES.index("missing")] == 0 else NOT_READ)
+
+
+NOT_READ = [0.0, 0.0, 0.0]
 
 
 def near_window(passage: str, sentences: list[tuple[int, int]], best: int, question: str = "", title: str = "") -> str:
@@ -407,12 +440,11 @@ def near_window(passage: str, sentences: list[tuple[int, int]], best: int, quest
 
 
 def measures(sentence: str, cos: float, best: int, passage: str, sentences: list[tuple[int, int]], question: str = "",
-             title: str = "", soft: list[tuple[float, float]] | None = None) -> list[float]:
-    """FEATURES of a sentence whose nearest passage sentence is sentences[best], at e5 cosine `cos`; `title`: the
-    passage's document title, which the model reads above it. "missing" also counts the numbers found in the passage but
-    not around that sentence: a date or figure taken from another of its sentences ("launched in 2005" where 2005 is
-    the founding year) is not said there. `soft`: soft_alignment against near_window (without it, the token
-    similarities read as the words' _match)."""
+             title: str = "") -> list[float]:
+    """FEATURES but the token similarities, of a sentence whose nearest passage sentence is sentences[best], at e5
+    cosine `cos`; `title`: the passage's document title, which the model reads above it. "missing" also counts the
+    numbers found in the passage but not around that sentence: a date or figure taken from another of its sentences
+    ("launched in 2005" where 2005 is the founding year) is not said there."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
     sentence = MARKER.sub("", sentence)
     near = near_window(passage, sentences, best, question, title)
@@ -422,7 +454,7 @@ def measures(sentence: str, cos: float, best: int, passage: str, sentences: list
             float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near, title))),
             lemma_coverage(sentence, f"{title} {passage} {question}"),
             float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
-            pairs_near, pairs_apart, *_soft_measures(soft if soft is not None else [(m, m) for m in alignment(sentence, near)])]
+            pairs_near, pairs_apart]
 
 
 @dataclass(frozen=True)
@@ -448,6 +480,9 @@ class Verifier:
     @cache
     def load(cls, path: Path = WEIGHTS) -> Verifier:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("soft_depth") != SOFT_DEPTH:
+            raise ValueError(f"{path} was fitted on e5's layer {data.get('soft_depth')}, the check reads layer {SOFT_DEPTH}: "
+                             "refit it (python -m training.verifier --data ../shared/data/qa)")
         return cls(np.asarray(data["weights"]), float(data["bias"]), np.asarray(data["mean"]), np.asarray(data["scale"]),
                    float(data["threshold"]), tuple(FEATURES.index(n) for n in data["features"]))
 
@@ -463,9 +498,9 @@ class Verifier:
         """A verdict for each sentence of a generated `text` whose markers number `passages` from 1; `embed(texts)`
         gives e5 passage vectors (the embedder's embed_documents); `question`: what the text answers; `titles`: the
         passages' document titles, as the model read them (a name there counts as found); `states`: e5 word states
-        (rag.e5's word_states, which it defaults to, whatever the embedder: the fit read e5's)."""
+        (word_states, which it defaults to whatever the embedder, remembered for this call: the fit read those)."""
         titles = titles or [""] * len(passages)
-        states = states or word_states
+        states = states or memo(word_states)
         split = [[(a, b) for a, b in sentence_spans(p)] or [(0, len(p))] for p in passages]
         cache_vectors: dict[int, list] = {}
 

@@ -201,36 +201,52 @@ def test_a_number_of_another_sentence_of_the_passage_is_not_said_there():
     assert wrong.n is None and right.n == 1
 
 
-def test_the_llm_path_embeds_each_passage_sentence_once_per_answer():
-    from rag.answerers.llm import _memo
+def test_the_llm_path_reads_each_passage_sentence_once_per_answer():
+    from rag.verify import memo, word_states
 
-    seen: list[str] = []
+    embedded: list[str] = []
+    read: list[str] = []
     embed = make_embeddings("hash").embed_documents
-    memo = _memo(lambda texts: (seen.extend(texts), embed(texts))[1])
+    vectors = memo(lambda texts: (embedded.extend(texts), embed(texts))[1])
+    states = memo(lambda texts: (read.extend(texts), word_states(texts))[1])
     passages = [KLARNA, AIR_CANADA]
     verifier = Verifier.load()
-    for sentence in ("Klarna a lancé un chatbot IA [1].", "Il gérait 2,3 millions de conversations par mois [1]."):
-        verifier.check(sentence, passages, memo)
-    assert len(seen) == len(set(seen))  # nothing embedded twice
-    assert memo(["a", "b", "a"]) == [embed(["a"])[0], embed(["b"])[0], embed(["a"])[0]]
+    for sentence in ("Klarna a lancé un chatbot IA [1].", "Il gérait 2,3 millions de conversations par mois [1].",
+                     "Klarna a lancé un chatbot IA en 2024 [1]."):
+        verifier.check(sentence, passages, vectors, states=states)
+    assert read and len(embedded) == len(set(embedded)) and len(read) == len(set(read))  # nothing computed twice
+    assert vectors(["a", "b", "a"]) == [embed(["a"])[0], embed(["b"])[0], embed(["a"])[0]]
 
 
 def test_a_paraphrase_is_read_word_by_word_in_context_and_a_phrase_put_in_still_stops():
     from rag.text import sentence_spans
-    from rag.verify import features, soft_alignment, word_states
+    from rag.verify import alignment, features, measures, similarities, soft_window, with_soft, word_states
 
     passage = "Aux Jeux paralympiques de 2014, il est responsable de la structure des skis de l'équipe allemande."
     paraphrase = "Aux Jeux de 2014, il était chargé de la structure des skis de l'équipe allemande [1]."
     put_in = "Aux Jeux de 2014, il était président du comité olympique de l'équipe allemande [1]."
-    words, states = word_states(["l'équipe  allemande"])[0]
-    assert words == ["l'équipe", "allemande"] and [s.shape[1] for s in states] == [384, 384]
-    found, similar = zip(*soft_alignment(put_in.replace(" [1]", ""), passage, word_states))
-    assert len(found) == len(similar) == 7 and max(similar) <= 1.0001 and min(similar) > 0
+    words, states = word_states(["l'équipe  allemande, ꙮ (2014) !"])[0]  # punctuation and unknown characters: not read
+    assert words == ["l'équipe", "allemande,", "(2014)"] and [len(s[0]) for s in states] == [384, 384, 384]
+    claim, window = soft_window(put_in, passage, [(0, len(passage))], 0)
+    assert claim == put_in.replace(" [1]", "") and window == passage
+    similar = similarities(claim, window, word_states)
+    assert [w for w, _ in similar] == ["jeux", "etait", "president", "comite", "olympique", "equipe", "allemande"]
+    assert all(0 < level <= 1.0001 for _, level in similar)
     verifier, embed = Verifier.load(), make_embeddings("e5-small").embed_documents
     spans = sentence_spans(passage)
     vector, vectors = embed([paraphrase])[0], embed([passage[a:b] for a, b in spans])
-    lexical, _ = features(paraphrase, vector, passage, spans, vectors)  # the words alone: "chargé" is not "responsable"
-    in_context, _ = features(paraphrase, vector, passage, spans, vectors, states=word_states)
-    assert verifier.probability(lexical) < verifier.threshold <= verifier.probability(in_context)
+    row, _ = features(paraphrase, vector, passage, spans, vectors)
+    words_alone = with_soft(measures(paraphrase, row[0], 0, passage, spans),  # each word only as found: "chargé" is not "responsable"
+                            lambda: [(m, m) for m in alignment(claim, passage)])
+    assert verifier.probability(words_alone) < verifier.threshold <= verifier.probability(row)
     [kept], [stopped] = verifier.check(paraphrase, [passage], embed), verifier.check(put_in, [passage], embed)
     assert kept.n == 1 and stopped.n is None
+
+
+def test_a_verifier_fitted_on_another_layer_is_refused(tmp_path):
+    from rag.verify import WEIGHTS
+
+    data = json.loads(WEIGHTS.read_text())
+    (tmp_path / "v.json").write_text(json.dumps({**data, "soft_depth": 12}))
+    with pytest.raises(ValueError, match="refit it"):
+        Verifier.load.__wrapped__(Verifier, tmp_path / "v.json")

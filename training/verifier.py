@@ -33,7 +33,8 @@ import numpy as np
 
 from rag.embeddings import make_embeddings
 from rag.text import sentence_spans
-from rag.verify import FEATURES, NUMBER, SOFT_DEPTH, WEIGHTS, measures, names, near_window, soft_alignment, word_states
+from rag.verify import (FEATURES, NUMBER, SOFT_DEPTH, WEIGHTS, measures, names, similarities, soft_alignment, soft_window,
+                        with_soft, word_states)
 from training.reader import data
 from training.reader.data import digest as data_digest
 
@@ -228,29 +229,31 @@ def main(argv: list[str] | None = None) -> int:
             if k % 20 == 0 or k == len(todo):
                 print(f"e5: {k}/{len(todo)} passages", file=sys.stderr, flush=True)
                 cache.write_text(json.dumps(known))  # an interrupted run resumes from here
-    # the token similarities (e5 word states of the sentence and the window it restates) where the facts are all there
-    soft_cache = args.cache / f"soft-v1-{SOFT_DEPTH}-{data_digest(args.data)}.json"
-    soft = json.loads(soft_cache.read_text()) if soft_cache.is_file() else {}
+    # the token similarities (e5 word states of the sentence and the window it restates) where the facts are all there,
+    # kept by the texts they read (the word measures, _match included, are recomputed)
+    soft_cache = args.cache / f"similarities-{SOFT_DEPTH}-{data_digest(args.data)}.json"
+    similar = json.loads(soft_cache.read_text()) if soft_cache.is_file() else {}
     rows, labels, kinds, parts = [], [], [], []
     for k, (q, text, label, kind, part) in enumerate(made, start=1):
         passage, title = passage_of(q), q.article.split(":", 1)[-1].replace("_", " ")  # the article's title, as the model reads it
         spans = sentence_spans(passage) or [(0, len(passage))]
         cos, best = known[f"{q.id}\t{text}"]
-        row = measures(text, cos, best, passage, spans, q.text, title)
-        key = f"{q.id}\t{text}"
-        if row[FEATURES.index("missing")] == 0:
-            if key not in soft:
-                soft[key] = soft_alignment(text, near_window(passage, spans, best, q.text, title), word_states)
-                if len(soft) % 200 == 0:
+        claim, window = soft_window(text, passage, spans, best, q.text, title)
+        key = hashlib.sha256(f"{claim}\0{window}".encode()).hexdigest()
+
+        def soft() -> list[tuple[float, float]]:
+            if key not in similar:
+                similar[key] = similarities(claim, window, word_states)
+                if len(similar) % 200 == 0:
                     print(f"e5 word states: {k}/{len(made)} sentences", file=sys.stderr, flush=True)
-                    soft_cache.write_text(json.dumps(soft))
-            row = measures(text, cos, best, passage, spans, q.text, title, [tuple(p) for p in soft[key]])
-        rows.append(row)
+                    soft_cache.write_text(json.dumps(similar))  # an interrupted run resumes from here
+            return soft_alignment([tuple(pair) for pair in similar[key]], window)
+
+        rows.append(with_soft(measures(text, cos, best, passage, spans, q.text, title), soft))
         labels.append(label)
         kinds.append(kind)
         parts.append(part)
-    soft_cache.parent.mkdir(parents=True, exist_ok=True)
-    soft_cache.write_text(json.dumps(soft))
+    soft_cache.write_text(json.dumps(similar))
     x, y, kinds_ = np.asarray(rows), np.asarray(labels, dtype=np.float64), np.asarray(kinds)
     fit_rows = np.asarray([p == "fit" for p in parts])
     groups = np.asarray([int(hashlib.sha256(q.article.encode()).hexdigest(), 16) for q, *_rest in made])
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         report["fit, cross-validated"] = figures(kept.astype(float), 0.5, fit_rows, y, kinds_)
     for part in ("fit", "report"):
         report[part] = figures(p, threshold, np.asarray([q == part for q in parts]), y, kinds_)
-    out = {"features": [FEATURES[i] for i in meaning], "weights": w.tolist(), "bias": b, "mean": mean.tolist(), "scale": scale.tolist(),
+    out = {"soft_depth": SOFT_DEPTH, "features": [FEATURES[i] for i in meaning], "weights": w.tolist(), "bias": b, "mean": mean.tolist(), "scale": scale.tolist(),
            "threshold": threshold, "about": {"made_by": "python -m training.verifier --data ../shared/data/qa",
                                              "questions": args.questions, "pairs": os.path.relpath(args.pairs), "sentences": len(rows),
                                              "stop": STOP, "figures": report}}

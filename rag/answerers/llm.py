@@ -14,7 +14,7 @@ from ..injection import flagged
 from ..schema import Answer, Citation, Hit
 from ..settings import Settings
 from ..text import sentence_spans, stems
-from ..verify import Verdict, Verifier, word_states
+from ..verify import Verdict, Verifier, memo, word_states
 from . import Extractive, Query
 
 LANGUAGES = {"fr": "French", "en": "English", "other": "English"}
@@ -117,8 +117,8 @@ class LLMAnswerer:
         titles = [h.title for h, _, _ in excerpts]  # the model reads each passage under its title
         tainted = [bool(flagged(h.text)) for h, _, _ in excerpts]  # the exit's screen refuses what cites them
         raw, buffer, verdicts = [], "", []
-        embed = _memo(self.embed)  # each passage sentence embedded once per answer, not once per streamed sentence
-        states = _memo(word_states)  # and each passage window read once
+        embed = memo(self.embed)  # each passage sentence embedded once per answer, not once per streamed sentence
+        states = memo(word_states)  # and each passage window read once
         try:
             for chunk in self.model.stream(self.messages(query.question, excerpts, query.language)):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
@@ -160,17 +160,3 @@ class LLMAnswerer:
                                       (hit.start + a, hit.start + b), round(v.p, 4), hit.section))
         return Answer(text=" ".join(shown(v) for v in kept), citations=tuple(citations), confidence=grounded.confidence,
                       language=query.language, answerer=self.name, signals=weighed)
-
-
-def _memo(embed):
-    """`embed` (texts -> one result per text: vectors, word states) remembering each text's: the check reads the cited
-    passages' sentences for every sentence the model streams."""
-    seen: dict[str, object] = {}
-
-    def cached(texts: list[str]):
-        todo = [t for t in dict.fromkeys(texts) if t not in seen]
-        if todo:
-            seen.update(zip(todo, embed(todo)))
-        return [seen[t] for t in texts]
-
-    return cached
