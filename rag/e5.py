@@ -242,12 +242,13 @@ class E5:
             out[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return out
 
-    def word_states(self, texts: list[str], prefix: str = "passage: ", depth: int | None = None) -> list[tuple[list[str], list[np.ndarray]]]:
+    def word_states(self, texts: list[str], prefix: str = "passage: ",
+                    depth: int | None = None) -> list[tuple[list[str], list[np.ndarray]]]:
         """Each text's words and, per word, the L2-normalised hidden states of its tokens after `depth` layers (all by
         default), [pieces, 384]: what token-level similarity (a claim's word and a passage's words in context) reads.
         A word is a run between spaces as the tokenizer sees it (after its character map: "ﬁ" is "fi"); only its tokens
-        that hold a letter or digit are read (the point of "olympique." is not), and a run without one is no word. The prefix's words are left out; a text is cut at the model's 512
-        positions (`rows`)."""
+        that hold a letter or digit are read (the point of "olympique." is not), and a run without one is no word. The
+        prefix's words are left out; a text is cut at the model's 512 positions (`rows`)."""
         rows = self.rows(texts, prefix)
         out: list[tuple[list[str], list[np.ndarray]]] = [([], []) for _ in rows]
         skip = len(prefix.split())

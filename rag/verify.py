@@ -15,10 +15,10 @@ A sentence passes when it cites a passage ([n]) that supports it:
   longest run of words not found there (a phrase put in: another answer, a fact the passage lacks, where a
   paraphrase's synonyms come one at a time), the share of its numbers and names found there, whether neighbouring
   claim words sit near each other in the passage, and how close the words not found as such come to the passage's
-  words in context (e5's hidden states, token by token: `similarities`); fitted on a labelled set (`python -m training.verifier`: public dev
-  split sentences, supported ones and the same with a number, date or name changed, or a fact taken from another
-  passage, and our own pairs of written paraphrases and unsupported variants), each measure kept only if it argues for
-  support, the threshold the one that stops 0.95 of the unsupported sentences there (rag/verifier.json). The e5 cosine
+  words in context (e5's hidden states, token by token: `similarities`); fitted on a labelled set
+  (`python -m training.verifier`: public dev split sentences, supported ones and the same with a number, date or
+  name changed, or a fact taken from another passage, and our own pairs of written paraphrases and unsupported
+  variants), each measure kept only if it argues for support, the threshold the one that stops 0.95 of the unsupported sentences there (rag/verifier.json). The e5 cosine
   and the stem coverages are still computed (FEATURES) but no longer read: they favour verbatim copies over paraphrases.
 A sentence citing the wrong passage is re-attached to the passage among those given that supports it; one that
 no passage supports is dropped. The supporting sentence is what the citation highlights.
@@ -295,7 +295,7 @@ WordStates = Callable[[list[str]], list[tuple[list[str], list[np.ndarray]]]]  # 
 
 
 def similarities(sentence: str, support: str, states: WordStates) -> list[tuple[str, float]]:
-    """Each content word of `sentence` (as _content gives them, word by word) with its token similarity to `support`.
+    """Each content word of `sentence` (_content of each of its words) with its token similarity to `support`.
     The similarity reads e5 in context (BERTScore's recall, Zhang et al. 2020): each token of the word against its
     nearest token of `support`, the cosine of their hidden states averaged over the word's tokens. A synonym or another
     form of a word comes close ("chargé" and "responsable"); a phrase put in (another answer, a fact the passage
@@ -315,7 +315,8 @@ def soft_alignment(similar: list[tuple[str, float]], support: str) -> list[tuple
 def soft_window(sentence: str, passage: str, sentences: list[tuple[int, int]], best: int, question: str = "",
                 title: str = "") -> tuple[str, str]:
     """(the sentence as the similarities read it, without its markers; the text they read it against: near_window)."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", sentence)).strip(), near_window(passage, sentences, best, question, title).strip()
+    claim = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", sentence)).strip()
+    return claim, near_window(passage, sentences, best, question, title).strip()
 
 
 SOFT_DEPTH = 8  # e5's layer the token similarities read: of 4, 6, 8, 10 and 12, the best cross-validated on the fitting half
@@ -423,13 +424,13 @@ def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int
     return with_soft(row, lambda: soft_alignment(similarities(claim, window, states), window)), sentences[best]
 
 
+NOT_READ = [0.0, 0.0, 0.0]  # the token similarities of a sentence missing a fact: P 0 whatever they are
+
+
 def with_soft(row: list[float], soft: Callable[[], list[tuple[float, float]]]) -> list[float]:
     """The word measures and the token similarities' (soft_alignment, asked for only where the facts are all there:
     elsewhere the check says P 0 whatever they are, and the fit does not read them: NOT_READ)."""
     return row + (_soft_measures(soft()) if row[FEATURES.index("missing")] == 0 else NOT_READ)
-
-
-NOT_READ = [0.0, 0.0, 0.0]
 
 
 def near_window(passage: str, sentences: list[tuple[int, int]], best: int, question: str = "", title: str = "") -> str:

@@ -33,8 +33,19 @@ import numpy as np
 
 from rag.embeddings import make_embeddings
 from rag.text import sentence_spans
-from rag.verify import (FEATURES, NUMBER, SOFT_DEPTH, WEIGHTS, measures, names, similarities, soft_alignment, soft_window,
-                        with_soft, word_states)
+from rag.verify import (
+    FEATURES,
+    NUMBER,
+    SOFT_DEPTH,
+    WEIGHTS,
+    measures,
+    names,
+    similarities,
+    soft_alignment,
+    soft_window,
+    with_soft,
+    word_states,
+)
 from training.reader import data
 from training.reader.data import digest as data_digest
 
@@ -240,16 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         cos, best = known[f"{q.id}\t{text}"]
         claim, window = soft_window(text, passage, spans, best, q.text, title)
         key = hashlib.sha256(f"{claim}\0{window}".encode()).hexdigest()
-
-        def soft() -> list[tuple[float, float]]:
-            if key not in similar:
-                similar[key] = similarities(claim, window, word_states)
-                if len(similar) % 200 == 0:
-                    print(f"e5 word states: {k}/{len(made)} sentences", file=sys.stderr, flush=True)
-                    soft_cache.write_text(json.dumps(similar))  # an interrupted run resumes from here
-            return soft_alignment([tuple(pair) for pair in similar[key]], window)
-
-        rows.append(with_soft(measures(text, cos, best, passage, spans, q.text, title), soft))
+        row = measures(text, cos, best, passage, spans, q.text, title)
+        if key not in similar and row[FEATURES.index("missing")] == 0:
+            similar[key] = similarities(claim, window, word_states)
+            if len(similar) % 200 == 0:
+                print(f"e5 word states: {k}/{len(made)} sentences", file=sys.stderr, flush=True)
+                soft_cache.write_text(json.dumps(similar))  # an interrupted run resumes from here
+        rows.append(with_soft(row, lambda key=key, window=window: soft_alignment([tuple(p) for p in similar[key]], window)))
         labels.append(label)
         kinds.append(kind)
         parts.append(part)
