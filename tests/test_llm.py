@@ -118,3 +118,14 @@ def test_the_model_reads_the_passage_the_extractive_answer_quoted_however_low_it
     read = [h for h, _, _ in llm.excerpts(Query("Q ?", "Q ?", [], hits, "fr"), answer)]
     # the quoted passage is read, the best others fill the prompt, in retrieval order
     assert quoted in read and read == hits[: PROMPT_PASSAGES - 1] + [quoted]
+
+
+def test_warming_up_loads_the_checks_e5_whatever_the_embedder(llm_pipeline, monkeypatch):
+    from rag import e5
+    from rag.answerers import llm
+
+    read: list[list[str]] = []
+    monkeypatch.setattr(llm, "word_states", lambda texts: read.append(texts) or e5.shared().word_states(texts))
+    p, _server = llm_pipeline
+    p.warm_up()  # the first answer does not pay for loading the model the check reads
+    assert read and e5._SHARED

@@ -77,7 +77,10 @@ class LLMAnswerer:
         self.prompt = load_prompt()
 
     def warm_up(self) -> None:
+        """The extractive answerer's weights and the check's e5 (loaded here whatever the embedder, not at the first
+        answer)."""
         self.grounding.warm_up()
+        word_states(["Relais"])
 
     def excerpts(self, query: Query, grounded: Answer) -> list[tuple[Hit, int, int]]:
         """What the model reads, sized for a CPU (prompt reading sets the wait): PROMPT_PASSAGES passages, those the
