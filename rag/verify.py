@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import MARKER
+from .errors import RelaisError
 from .text import STOPWORDS, _stemmer, sentence_spans, stems, tokens
 
 WEIGHTS = Path(__file__).parent / "verifier.json"
@@ -482,7 +483,7 @@ class Verifier:
     def load(cls, path: Path = WEIGHTS) -> Verifier:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("soft_depth") != SOFT_DEPTH:
-            raise ValueError(f"{path} was fitted on e5's layer {data.get('soft_depth')}, the check reads layer {SOFT_DEPTH}: "
+            raise RelaisError(f"{path} was fitted on e5's layer {data.get('soft_depth')}, the check reads layer {SOFT_DEPTH}: "
                              "refit it (python -m training.verifier --data ../shared/data/qa)")
         return cls(np.asarray(data["weights"]), float(data["bias"]), np.asarray(data["mean"]), np.asarray(data["scale"]),
                    float(data["threshold"]), tuple(FEATURES.index(n) for n in data["features"]))

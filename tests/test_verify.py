@@ -244,9 +244,10 @@ def test_a_paraphrase_is_read_word_by_word_in_context_and_a_phrase_put_in_still_
 
 
 def test_a_verifier_fitted_on_another_layer_is_refused(tmp_path):
+    from rag.errors import RelaisError
     from rag.verify import WEIGHTS
 
     data = json.loads(WEIGHTS.read_text())
     (tmp_path / "v.json").write_text(json.dumps({**data, "soft_depth": 12}))
-    with pytest.raises(ValueError, match="refit it"):
+    with pytest.raises(RelaisError, match="refit it"):
         Verifier.load.__wrapped__(Verifier, tmp_path / "v.json")
