@@ -73,10 +73,11 @@ def unsupported_facts(answer: Answer) -> int:
 
 
 def claims(text: str) -> list[str]:
-    """The sentences of an answer, each with its markers: a quote's marker follows its period ("… 2022. [1] Klarna …"),
-    where a sentence splitter sees no boundary, so the text is cut after each run of markers that follows the end of a
-    sentence first ("Klarna [1] et OpenAI [2] ont lancé…" stays one sentence)."""
-    cut = re.sub(r"([.!?…]\s*(?:\[\d+\]\s*)+)", "\\1\n\n", text)  # after "end. [1]": a marker inside a sentence stays there
+    """The sentences of an answer, each with its markers: a quote's marker follows its end ("… 2022. [1] Klarna …",
+    "… 20 novembre 2013 ; [1] En d'autres termes …", a list item's "… 1,6 Smic) [1] Cette …"), where a sentence splitter
+    sees no boundary, so the text is cut after each run of markers that follows the end of a sentence or of a list item,
+    or that a new sentence or item follows ("Klarna [1] et OpenAI [2] ont lancé…" stays one sentence)."""
+    cut = re.sub(r"([.!?…;:)»”]\s*(?:\[\d+\]\s*)+|(?:\[\d+\]\s*)+(?=[A-ZÀ-ÖØ-Þ«“\"-]))", "\\1\n\n", text)
     return [piece[a:b] for piece in cut.split("\n\n") for a, b in sentence_spans(piece)]
 
 

@@ -92,4 +92,12 @@ def test_shown_sentences_with_facts_their_passage_lacks_are_counted():
     assert unsupported_facts(Answer(quotes, citations=(cite, other))) == 0  # each quote judged against its own passage
     inside = "Air Canada [1] et Klarna [2] ont rendu 45 000 dollars."  # markers inside one sentence: it cites both
     assert unsupported_facts(Answer(inside, citations=(cite, other))) == 1
+    # quoted list items end with ";" or ")" or nothing: the next quote is still judged against its own passage only
+    item = Citation(3, "c.html", "C", None, "- La loi du 20 novembre 2013 ;", "- La loi du 20 novembre 2013 ;", (0, 30), (0, 30), 1.0)
+    items = "- La loi du 20 novembre 2013 ; [3] Klarna a licencié 700 employés en 2022. [2]"
+    assert unsupported_facts(Answer(items, citations=(item, other))) == 0
+    assert unsupported_facts(Answer("- La loi du 20 novembre 2013 [3] - Klarna a licencié 700 employés en 2022 [2]",
+                                    citations=(item, other))) == 0
+    assert unsupported_facts(Answer("- La loi du 21 novembre 2013 ; [3] Klarna a licencié 700 employés en 2022. [2]",
+                                    citations=(item, other))) == 1
     assert regressions({"unsupported_facts": 1}, {"unsupported_facts": 0}, 0.02)  # the gate fails on one
