@@ -80,7 +80,7 @@ helpcenter: setup
 # The help-center sets on that corpus (`make helpcenter` first), beside the code before structure was kept.
 eval-helpcenter: setup
 	$(PY) eval/run.py --docs data/helpcenter --cases eval/cases/helpcenter-heldout.jsonl \
-	  --cases eval/cases/helpcenter-tuning.jsonl --config hybrid --config rules-own --config tutorial \
+	  --cases eval/cases/helpcenter-tuning.jsonl --config hybrid --config reader --config rules-own --config reader-own --config tutorial \
 	  --json eval/results/helpcenter.json --report eval/results/helpcenter --before eval/results/before/helpcenter.json
 
 train: setup

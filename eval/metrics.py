@@ -15,7 +15,7 @@ from .cases import Case
 
 KEYS = (
     "n_cases", "hit_at_1", "hit_at_5", "mrr", "answer_accuracy", "citation_precision", "abstain_accuracy",
-    "false_abstain_rate", "handoff_recall", "false_handoff_rate", "shown_precision", "coverage", "closest_shown", "aurc",
+    "false_abstain_rate", "handoff_recall", "false_handoff_rate", "shown_precision", "coverage", "closest_shown", "closest_right", "aurc",
     "unsupported_facts", "llm_dropped_share",
     "latency_p50_ms", "latency_p95_ms",
 )
@@ -143,6 +143,9 @@ def compute(records: list[Record]) -> dict:
         "shown_precision": _share([correct(r) for r in shown]),  # off-corpus answers shown count as wrong
         "coverage": _share([not r.answer.abstained for r in answerable]),
         "closest_shown": _share([r.answer.outcome == "closest" for r in records if r.case.expect != "handoff"]),
+        # of the answerable questions given the closest passages, the share where a card's passage holds the answer
+        "closest_right": _share([any(contains_any(c.passage, r.case.answer_contains) for c in r.answer.considered)
+                                 for r in answerable if r.answer.outcome == "closest"]),
         "aurc": aurc(risk_coverage(records)),
         "unsupported_facts": sum(unsupported_facts(r.answer) for r in records),  # in sentences shown; 0 is the goal
         "llm_dropped_share": round(sum(r.answer.signals.get("llm_dropped", 0) for r in records)

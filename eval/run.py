@@ -165,13 +165,14 @@ def rc_table(results: dict) -> list[str]:
     """The risk-coverage report: the operating point each configuration has, and its curve's area."""
     about = ("Precision of the answers shown (an off-corpus question answered counts as wrong) and coverage (the share of "
              "answerable questions answered); AURC: the mean risk over every cut of the answers ranked by confidence "
-             "(lower is better). Closest: share of questions given the closest passages instead of an answer.")
+             "(lower is better). Closest: share of questions given the closest passages instead of an answer; right: share of "
+             "the answerable ones among them where a card's passage holds the answer.")
     lines = ["## Risk and coverage", "", about, "",
-             "| cases | configuration | shown precision | coverage | closest | AURC |", "|---|---|---|---|---|---|"]
+             "| cases | configuration | shown precision | coverage | closest | closest, right | AURC |", "|---|---|---|---|---|---|---|"]
     for path, by_config in results.items():
         for name, r in by_config.items():
             m = r["metrics"]
-            lines.append(f"| {Path(path).stem} | {name} | {m['shown_precision']:g} | {m['coverage']:g} | {m['closest_shown']:g} | {m['aurc']:g} |")
+            lines.append(f"| {Path(path).stem} | {name} | {m['shown_precision']:g} | {m['coverage']:g} | {m['closest_shown']:g} | {m.get('closest_right', 0):g} | {m['aurc']:g} |")
     return lines + [""]
 
 

@@ -51,6 +51,17 @@ def test_metrics_by_hand():
     assert m["false_abstain_rate"] == 0.0 and m["latency_p50_ms"] == 20.0
 
 
+def test_closest_passages_are_right_when_a_card_holds_the_answer():
+    good = Case("a", "Combien ?", "answer", ("d.txt",), ("2,3 millions",), ("2,3 millions",))
+    other = Case("c", "Combien de salariés ?", "answer", ("d.txt",), ("3 000",), ("3 000",))
+    holds = Citation(1, "d.txt", "t", None, "Klarna gérait 2,3 millions de conversations.", "Klarna gérait", (0, 13), (0, 13), 0.4)
+    closest = lambda *cards: Answer("Passages proches", abstained=True, considered=cards, outcome="closest", handoff="closest_passages")
+    records = [Record(good, [], closest(holds), 1.0), Record(other, [], closest(holds), 1.0),
+               Record(other, [], Answer("Je n'ai pas trouvé", abstained=True, outcome="abstain"), 1.0)]
+    m = compute(records)
+    assert (m["closest_shown"], m["closest_right"]) == (round(2 / 3, 4), 0.5)  # the abstention is neither
+
+
 def test_an_answer_matches_its_figure_however_the_figure_is_spaced():
     # a model writes the passage's "85 %" as "85%", "3 422" as "3422": the same answer
     assert contains_any("85% des projets d'IA échouent [1].", ["85 %"])
