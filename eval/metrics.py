@@ -84,7 +84,8 @@ def claims(text: str) -> list[str]:
 def would_be_right(record: Record) -> bool:
     """The answer, or what it would have quoted (closest passages, an abstention's weighed sentences), answers the case."""
     a = record.answer
-    said = a.text if a.outcome == "answer" and not a.abstained else " ".join(c.sentence for c in a.considered)
+    weighed = a.considered[: a.withheld] if a.outcome == "closest" and a.withheld else a.considered  # closest: what it withheld
+    said = a.text if a.outcome == "answer" and not a.abstained else " ".join(c.sentence for c in weighed)
     return record.case.expect == "answer" and contains_any(said, record.case.answer_contains)
 
 

@@ -107,11 +107,21 @@ def abstention(language: str, confidence: float = 0.0, considered: tuple[Citatio
     )
 
 
+CLOSEST_PASSAGES = 3  # cards "closest passages" shows
+
+
 def closest(answer: Answer, confidence: float) -> Answer:
-    """No claim: a sentence saying the documents may not answer this, the sentences the answer would have quoted as
-    source cards (`considered`), and a person offered."""
+    """No claim: a sentence saying the documents may not answer this, source cards (`considered`): the sentences the
+    answer would have quoted (`withheld` of them), then the best sentence of each next passage the answerer read, up to
+    CLOSEST_PASSAGES passages; and a person offered."""
     lang = "fr" if answer.language == "fr" else "en"
-    return dataclasses.replace(answer, text=CLOSEST[lang], citations=(), considered=answer.citations or answer.considered,
+    cards = list(answer.citations or answer.considered)
+    held = {c.passage for c in cards}
+    for c in answer.considered if answer.citations else ():
+        if len(held) < CLOSEST_PASSAGES and c.passage not in held:
+            held.add(c.passage)
+            cards.append(dataclasses.replace(c, n=max(x.n for x in cards) + 1))
+    return dataclasses.replace(answer, text=CLOSEST[lang], citations=(), considered=tuple(cards), withheld=len(answer.citations),
                                confidence=confidence, abstained=True, handoff="closest_passages", outcome="closest")
 
 

@@ -51,9 +51,11 @@ class Answer:
     notice: str | None = None  # e.g. the question was truncated
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     answerer: str = "extractive"
-    # When it abstained: the passages it read but did not trust enough to quote. Never shown to the user as an
-    # answer; the person who takes over sees them ("what the bot saw"), and so does the user as "closest passages".
+    # The passages it read, the best sentence of each (an extractive answerer's first three). Never shown to the user
+    # as an answer; when it abstains, the person who takes over sees them ("what the bot saw"); with "closest passages"
+    # the user does, as cards: first the `withheld` ones, the answer it did not give, then the next passages it read.
     considered: tuple[Citation, ...] = ()
+    withheld: int = 0
     # "answer" (quoted, cited: likely right), "closest" (no claim: the closest passages as cards, and a person
     # offered) or "abstain" (a person offered); `confidence` is then the calibrated P(the answer is right).
     outcome: str = "answer"

@@ -80,6 +80,19 @@ def test_three_outcomes_by_probability(score, outcome):
         assert got.handoff == ("closest_passages" if outcome == "closest" else "low_confidence")
 
 
+def test_closest_passages_show_the_withheld_quote_then_the_next_passages_read():
+    import dataclasses
+
+    other = lambda k: dataclasses.replace(CITE, passage=f"Autre passage {k}. {SENTENCE}", source=f"00{k}.txt")
+    read = (CITE, dataclasses.replace(CITE, sentence="Autre phrase."), other(2), other(3), other(4))  # best sentence per passage
+    got = decision(answer_at=0.8, closest_at=0.4).apply(dataclasses.replace(candidate(0.5), considered=read))
+    assert got.outcome == "closest" and got.withheld == 1 and not got.citations
+    assert [c.source for c in got.considered] == ["001.txt", "002.txt", "003.txt"]  # three passages, the withheld quote first
+    assert [c.n for c in got.considered] == [1, 2, 3]
+    low = decision(answer_at=0.8, closest_at=0.4).apply(dataclasses.replace(candidate(0.1), considered=read))
+    assert low.outcome == "abstain" and low.considered == (CITE,)  # what the agent reads first: the would-be quote
+
+
 def test_an_answer_without_signals_is_left_alone():
     plain = Answer(text="Bien sûr : je vous mets en relation.", handoff="requested")
     assert decision(0.8, 0.4).apply(plain) is plain

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -60,6 +61,12 @@ def test_closest_passages_are_right_when_a_card_holds_the_answer():
                Record(other, [], Answer("Je n'ai pas trouvé", abstained=True, outcome="abstain"), 1.0)]
     m = compute(records)
     assert (m["closest_shown"], m["closest_right"]) == (round(2 / 3, 4), 0.5)  # the abstention is neither
+    from eval.metrics import would_be_right
+
+    wrong_first = dataclasses.replace(holds, passage="Klarna a été fondée en 2005.", sentence="Klarna a été fondée en 2005.")
+    shown = dataclasses.replace(closest(wrong_first, holds), withheld=1)  # the withheld quote, then the next passage read
+    assert compute([Record(good, [], shown, 1.0)])["closest_right"] == 1.0  # a card holds the answer
+    assert not would_be_right(Record(good, [], shown, 1.0))  # but the answer it withheld was wrong: the risk curve says so
 
 
 def test_an_answer_matches_its_figure_however_the_figure_is_spaced():

@@ -3,6 +3,7 @@ scorer; quotes the ones it trusts."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 from ..answer import (
@@ -71,4 +72,6 @@ class ReaderAnswerer:
         for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
             if len(chosen) < MAX_SENTENCES and q.score >= q.threshold and not redundant(q, chosen):
                 chosen.append(q)
-        return with_signals(compose(chosen, language, best.score), query.question, weighed, self.idf)
+        # the next passages' best sentences go with it: "closest passages" shows them (rag.answer.closest)
+        answer = dataclasses.replace(compose(chosen, language, best.score), considered=considered(ranked))
+        return with_signals(answer, query.question, weighed, self.idf)

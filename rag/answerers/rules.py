@@ -210,7 +210,9 @@ class RulesAnswerer:
         weighed = signals(ranked, query.hits, question, sim=best.sim, coverage=best.coverage, typed=float(best.typed),
                           asked_type=float(kind is not None),  # "typed" is 1 too when the question asks for no kind
                           confidence=confidence_of(best, language))
-        done = lambda answer: with_signals(answer, question, weighed, self.idf)  # and what its quote leaves out
+        # and what its quote leaves out; the next passages' best sentences go with it: "closest passages" shows them
+        done = lambda answer: with_signals(dataclasses.replace(answer, considered=answer.considered or _considered(ranked)),
+                                           question, weighed, self.idf)
         instance = self._instance(best, question, kind) if not best.typed and kind else None
         if instance:
             # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
