@@ -237,15 +237,17 @@ def missing_facts(sentence: str, passage: str, title: str = "", question: str = 
     """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold (with its `title`: the
     model reads it above the passage). A name inside a sentence must be written with a capital there too ("Lauryn Only"
     is not "only"); one opening the sentence may be a common word, and one the `question` writes with a capital may be
-    the user's own casing ("reset the Router Password"): any case of those counts."""
+    the user's own casing ("reset the Router Password"): any case of those counts. A name's plural is that name
+    ("two DB10s" where the passage has "the DB10")."""
     sentence = MARKER.sub("", sentence)
     passage = f"{title}. {passage}" if title else passage
     have_numbers = held_numbers(passage)
     have_words = _words(passage)
     capitals, any_case = _capitalised(passage), _openings(sentence) | (_capitalised(question) if question else set())
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
+    held = lambda w, have: w in have or (len(w) > 3 and w.endswith("s") and w[:-1] in have)
     return lost + [w for w in sorted(names(sentence))  # whole words: "Meta" is not "métadonnées"
-                   if w not in (have_words if w in any_case else capitals)]
+                   if not held(w, have_words if w in any_case else capitals)]
 
 
 def coverage(sentence: str, support: str) -> float:

@@ -44,6 +44,8 @@ def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
     ("Le chatbot gérait huit millions de conversations [1].", KLARNA, ["8000000"]),  # a number in words is a number
     ("Klarna a économisé quarante millions de dollars par an [1].", KLARNA, []),  # the same figure, in words
     ("Klarna built it with OpenAI's help [1].", KLARNA, []),  # "OpenAI's" is OpenAI
+    ("Ten DB10s were made for the film [1].", "Aston Martin built ten DB10 cars for the film.", []),  # a name's plural
+    ("Ten DB11s were made for the film [1].", "Aston Martin built ten DB10 cars for the film.", ["11", "db11s"]),
 ])
 def test_missing_facts(claim, passage, lost):
     assert missing_facts(claim, passage) == lost
