@@ -75,16 +75,17 @@ def unsupported_facts(answer: Answer) -> int:
 def claims(text: str) -> list[str]:
     """The sentences of an answer, each with its markers: a quote's marker follows its end ("… 2022. [1] Klarna …",
     "… 20 novembre 2013 ; [1] En d'autres termes …", a list item's "… 1,6 Smic) [1] Cette …"), where a sentence splitter
-    sees no boundary, so the text is cut after each run of markers that follows the end of a sentence or of a list item,
-    or that a new sentence or item follows ("Klarna [1] et OpenAI [2] ont lancé…" stays one sentence)."""
-    cut = re.sub(r"([.!?…;:)»”]\s*(?:\[\d+\]\s*)+|(?:\[\d+\]\s*)+(?=[A-ZÀ-ÖØ-Þ«“\"-]))", "\\1\n\n", text)
+    sees no boundary, so the text is cut after each run of markers that follows the end of a sentence, or that a new
+    sentence or item follows (a capital, a quote mark, a figure, a dash); "Klarna [1] et OpenAI [2] ont lancé…" and
+    "Klarna (la fintech) [1] et OpenAI [2] …" stay one sentence."""
+    cut = re.sub(r"([.!?…]\s*(?:\[\d+\]\s*)+|(?:\[\d+\]\s*)+(?=[A-ZÀ-ÖØ-Þ«“\"\d•-]))", "\\1\n\n", text)
     return [piece[a:b] for piece in cut.split("\n\n") for a, b in sentence_spans(piece)]
 
 
 def would_be_right(record: Record) -> bool:
     """The answer, or what it would have quoted (closest passages, an abstention's weighed sentences), answers the case."""
     a = record.answer
-    weighed = a.considered[: a.withheld] if a.outcome == "closest" and a.withheld else a.considered  # closest: what it withheld
+    weighed = a.considered[: a.withheld] if a.withheld else a.considered  # closest passages: the quote it withheld
     said = a.text if a.outcome == "answer" and not a.abstained else " ".join(c.sentence for c in weighed)
     return record.case.expect == "answer" and contains_any(said, record.case.answer_contains)
 

@@ -68,17 +68,22 @@ def tutorial_answer(pipeline: Pipeline, question: str) -> tuple[list, Answer]:
     return hits, Answer(text=f"{top.text} [1]", citations=(cite,), confidence=1.0, answerer="tutorial")
 
 
-def run_config(config: Config, cases, base: Settings, log, extra_docs: tuple[Path, ...] = ()) -> list[Record]:
-    """`extra_docs`: more folders in the index (the team's knowledge entries, for `--cases desk`), in an index of its own."""
+def indexed(config: Config, base: Settings, log, extra_docs: tuple[Path, ...] = ()) -> Settings:
+    """The configuration's settings, its corpus indexed (an index per corpus and embedder, under the data folder's
+    eval/); `extra_docs`: more folders in the index (the team's knowledge entries, for `--cases desk`), in an index of its own."""
     settings = base.replace(**config.overrides)
     embedder = settings.embeddings.replace(":", "_").replace("/", "_")
     corpus = "" if settings.docs == Path("seeds") else "-" + hashlib.sha1(str(settings.docs.resolve()).encode()).hexdigest()[:8]
-    settings = settings.replace(collection=f"eval-{embedder}{corpus}", data_dir=base.data_dir / "eval")  # an index per corpus
+    settings = settings.replace(collection=f"eval-{embedder}{corpus}", data_dir=base.data_dir / "eval")
     if extra_docs:
         settings = settings.replace(collection=settings.collection + "-desk")
     report = ingest([settings.docs, *extra_docs], settings, log=lambda _msg: None, progress=False)
     log(f"[{config.name}] index: {report.summary()}")
-    pipeline = Pipeline(settings).warm_up()
+    return settings
+
+
+def run_config(config: Config, cases, base: Settings, log, extra_docs: tuple[Path, ...] = ()) -> list[Record]:
+    pipeline = Pipeline(indexed(config, base, log, extra_docs)).warm_up()
     if pipeline.decision is not None:
         d = pipeline.decision
         log(f"[{config.name}] calibrated: answer at P >= {d.answer_at:.3f}, closest passages at P >= {d.closest_at:.3f} "

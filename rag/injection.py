@@ -294,7 +294,11 @@ def screen(answer: Answer) -> Answer:
     in its own words (an LLM repeating a passage's instruction) is not given; the conversation goes to a person, who
     sees the passages (`considered`). Every answer passes here before any of its text is shown or streamed."""
     # an abstention's best-weighed passage counts too: when the closest text is hostile, a person should answer
-    # closest passages are shown to the user: every one counts
+    # closest passages are shown to the user: every one counts, but a hostile one of the next passages read (after the
+    # withheld quote) is only left out
+    if answer.outcome == "closest" and answer.withheld:
+        own, more = answer.considered[: answer.withheld], answer.considered[answer.withheld :]
+        answer = dataclasses.replace(answer, considered=own + tuple(c for c in more if not (flag(c.sentence) or flagged(c.passage))))
     weighed = answer.citations or (answer.considered if answer.outcome == "closest" else answer.considered[:1])
     hostile = any(flag(c.sentence) or flagged(c.passage) for c in weighed)  # a hostile passage taints its neighbours
     if not hostile and not flagged(answer.text):

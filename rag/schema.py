@@ -52,8 +52,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     answerer: str = "extractive"
     # The passages it read, the best sentence of each (an extractive answerer's first three). Never shown to the user
-    # as an answer; when it abstains, the person who takes over sees them ("what the bot saw"); with "closest passages"
-    # the user does, as cards: first the `withheld` ones, the answer it did not give, then the next passages it read.
+    # as an answer; the person who takes over sees them ("what the bot saw"; beside an answer, the other passages it
+    # read); with "closest passages" the user does, as cards: the first `withheld` entries are the quote it did not
+    # give (0 when the closest passages come from an abstention), the rest the best sentence of the next passages read.
     considered: tuple[Citation, ...] = ()
     withheld: int = 0
     # "answer" (quoted, cited: likely right), "closest" (no claim: the closest passages as cards, and a person

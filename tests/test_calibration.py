@@ -142,7 +142,8 @@ def test_the_api_says_which_of_the_three_each_answer_is(tmp_path):
     assert {q: a["outcome"] for q, a in got.items()} == {"answer": "answer", "closest": "closest", "abstain": "abstain"}
     assert got["answer"]["citations"] and not got["answer"]["abstained"]
     assert got["closest"]["considered"][0]["sentence"] == SENTENCE and not got["closest"]["citations"]  # shown, as sources
-    assert "considered" not in got["abstain"]  # the agent's evidence, not the user's
+    assert got["closest"]["withheld"] == 1  # the first card is the quote the bot did not give
+    assert "considered" not in got["abstain"] and "withheld" not in got["answer"]  # the agent's evidence, not the user's
     assert all("signals" not in a for a in got.values())
     metrics = desk.metrics()
     assert metrics["answers_by_outcome"] == {"answer": 1, "closest": 1, "abstain": 1}

@@ -118,4 +118,17 @@ def test_shown_sentences_with_facts_their_passage_lacks_are_counted():
                                     citations=(item, other))) == 0
     assert unsupported_facts(Answer("- La loi du 21 novembre 2013 ; [3] Klarna a licencié 700 employés en 2022. [2]",
                                     citations=(item, other))) == 1
+    assert unsupported_facts(Answer("Klarna a licencié 700 employés en 2022 [2] 20 novembre 2013 ; [3]", citations=(item, other))) == 0
+    brackets = "Air Canada (la compagnie) [1] et Klarna (la fintech) [2] ont rendu 45 000 dollars."  # one sentence, both cited
+    assert unsupported_facts(Answer(brackets, citations=(cite, other))) == 1
     assert regressions({"unsupported_facts": 1}, {"unsupported_facts": 0}, 0.02)  # the gate fails on one
+
+
+def test_the_ceiling_counts_an_answer_only_when_a_unit_of_the_top_passages_holds_it(pipeline):
+    from eval.ceiling import ceiling
+
+    there = Case("a", "Combien de conversations le chatbot de Klarna gérait-il par mois ?", "answer", ("x",), ("2,3 millions",), ("2,3 millions",))
+    nowhere = Case("b", "Combien de conversations le chatbot de Klarna gérait-il par mois ?", "answer", ("x",), ("17 milliards",), ("17 milliards",))
+    off = Case("c", "Quelle est la capitale du Pérou ?", "abstain")
+    shares = ceiling(pipeline, [there, nowhere, off], [1, 20])
+    assert shares[20] == 0.5 and shares[1] <= shares[20]  # the off-corpus case is not counted; "17 milliards" is nowhere

@@ -48,7 +48,7 @@ def for_user(answer: dict | None) -> dict | None:
     agent's evidence. What the calibrator read (`signals`) is the agent's too."""
     if not answer:
         return answer
-    hidden = {"signals"} | (set() if answer.get("outcome") == "closest" else {"considered"})
+    hidden = {"signals"} | (set() if answer.get("outcome") == "closest" else {"considered", "withheld"})
     return {k: v for k, v in answer.items() if k not in hidden}
 
 

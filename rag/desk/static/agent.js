@@ -126,10 +126,13 @@
   function evidence(m) {
     const a = m.answer;
     const head = el("p", {}, el("b", {}, `confidence ${a.confidence.toFixed(2)}`), ` · ${a.outcome || (a.abstained ? "abstain" : "answer")}`, a.handoff ? ` · handoff: ${a.handoff}` : "", " — ", m.text);
-    const considered = a.considered || [];
+    const cited = new Set((a.citations || []).map((c) => c.passage));
+    const considered = (a.considered || []).filter((c) => !cited.has(c.passage));  // an answer's: the other passages it read
+    const label = a.outcome === "closest" ? "Closest passages (the user saw them as such, with no claim):"
+      : a.outcome === "abstain" || a.abstained ? "Closest passages, not trusted enough to answer (the user did not see them):"
+      : "Other passages it read (the user did not see them):";
     return el("div", {}, head, ...passages(a.citations),
-      ...(considered.length ? [el("p", { class: "hint" }, a.outcome === "closest" ? "Closest passages (the user saw them as such, with no claim):" : "Closest passages, not trusted enough to answer (the user did not see them):"),
-                               ...passages(considered)] : []));
+      ...(considered.length ? [el("p", { class: "hint" }, label), ...passages(considered)] : []));
   }
 
   const passages = (citations) => relaisCards(citations, el);  // shared.js
