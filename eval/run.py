@@ -83,7 +83,8 @@ def indexed(config: Config, base: Settings, log, extra_docs: tuple[Path, ...] = 
 
 
 def run_config(config: Config, cases, base: Settings, log, extra_docs: tuple[Path, ...] = ()) -> list[Record]:
-    pipeline = Pipeline(indexed(config, base, log, extra_docs)).warm_up()
+    settings = indexed(config, base, log, extra_docs)
+    pipeline = Pipeline(settings).warm_up()
     if pipeline.decision is not None:
         d = pipeline.decision
         log(f"[{config.name}] calibrated: answer at P >= {d.answer_at:.3f}, closest passages at P >= {d.closest_at:.3f} "
