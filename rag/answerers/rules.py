@@ -210,9 +210,11 @@ class RulesAnswerer:
         weighed = signals(ranked, query.hits, question, sim=best.sim, coverage=best.coverage, typed=float(best.typed),
                           asked_type=float(kind is not None),  # "typed" is 1 too when the question asks for no kind
                           confidence=confidence_of(best, language))
-        # and what its quote leaves out; the next passages' best sentences go with it: "closest passages" shows them
-        done = lambda answer: with_signals(dataclasses.replace(answer, considered=answer.considered or _considered(ranked)),
-                                           question, weighed, self.idf)
+        # the best sentence of each passage read, in retrieval's order (which finds the right section of a help page more
+        # often than the sentence scores do): "closest passages" shows them after the quote it withheld, an agent reads them
+        nearest = _considered(sorted(ranked, key=lambda s: (s.rank, -s.score)))
+        # and what its quote leaves out
+        done = lambda answer: with_signals(dataclasses.replace(answer, considered=answer.considered or nearest), question, weighed, self.idf)
         instance = self._instance(best, question, kind) if not best.typed and kind else None
         if instance:
             # The best sentence says it in general ("remplacer par des outils d'IA"); a few sentences on, the
@@ -223,7 +225,7 @@ class RulesAnswerer:
                 return done(compose(instance, language, confidence))
         confidence = confidence_of(best, language)
         if confidence < min_confidence:
-            return done(abstention(language, confidence, considered=_considered(ranked)))
+            return done(abstention(language, confidence, considered=nearest))
         chosen = [best]
         for s in ranked[1:]:
             if len(chosen) == MAX_SENTENCES or s.score < best.score - 0.03:
