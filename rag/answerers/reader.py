@@ -66,12 +66,15 @@ class ReaderAnswerer:
         weighed = signals(ranked, query.hits, query.question, over_threshold=best.score - best.threshold)
         # the reader's own threshold, shipped with its weights (RAG_MIN_CONFIDENCE is the rules'); none when calibrated
         trusted = lambda q: q.score >= (q.threshold if self.own_threshold else 0.0)
+        # the best sentence of each passage read, in retrieval's order, as the rules give them (rag.answerers.rules)
+        order = {h.id: i for i, h in enumerate(query.hits)}
+        nearest = considered(sorted(ranked, key=lambda q: (order.get(q.hit.id, len(order)), -q.score)))
         if not trusted(best):
-            return with_signals(abstention(language, best.score, considered=considered(ranked)), query.question, weighed, self.idf)
+            return with_signals(abstention(language, best.score, considered=nearest), query.question, weighed, self.idf)
         chosen = [best]
         for q in ranked[1:]:  # each further sentence must be trusted on its own and say something else
             if len(chosen) < MAX_SENTENCES and q.score >= q.threshold and not redundant(q, chosen):
                 chosen.append(q)
         # the next passages' best sentences go with it: "closest passages" shows them (rag.answer.closest)
-        answer = dataclasses.replace(compose(chosen, language, best.score), considered=considered(ranked))
+        answer = dataclasses.replace(compose(chosen, language, best.score), considered=nearest)
         return with_signals(answer, query.question, weighed, self.idf)
