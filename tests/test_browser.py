@@ -133,7 +133,9 @@ def test_chat_handoff_agent_and_back(site, browser):
     sign_in(agent, app.url)
     agent.locator("#queue li", has_text="Combien de conversations").first.click()
     agent.locator(".evidence details").first.wait_for()  # the packet shows the bot's cited passages
-    assert "confidence" in agent.locator(".evidence").inner_text()
+    evidence = agent.locator(".evidence").inner_text()
+    assert "confidence" in evidence
+    assert "Other passages it read" in evidence and "not trusted enough" not in evidence  # beside an answer, not "closest"
     assert agent.request.get(f"{app.url}/api/metrics").json()["feedback_up"] == 1
     claim_and_reply(agent, "Combien de conversations", "Bonjour, ici Alice : je reprends votre demande.")
     agent.screenshot(path=SHOTS / "console.png", full_page=True)
