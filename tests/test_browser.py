@@ -458,7 +458,9 @@ def test_the_loop_from_a_missed_question_to_the_saved_answer_the_eval_and_the_me
         def ask(widget, question: str):
             widget.locator("input.question").fill(question)
             widget.locator("form.ask button").click()
-            widget.locator(".msg.bot", has=widget.page.locator(".votes")).last.wait_for()
+            # a wait, not a speed check: a fresh app's first answers with the real embedder, on a machine busy with other
+            # tests, took over the default 30 s once in CI
+            widget.locator(".msg.bot", has=widget.page.locator(".votes")).last.wait_for(timeout=120_000)
             return widget.locator(".msg.bot").last
 
         _, widget = widget_for("fr-FR")
