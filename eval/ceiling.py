@@ -30,9 +30,10 @@ def ceiling(pipeline: Pipeline, cases, ks: list[int]) -> dict[int, float]:
     found = {k: 0 for k in ks}
     for case in answerable:
         hits = pipeline.retrieve(standalone_question(case.question, list(case.history)), k=max(ks))
+        holds = [any(contains_any(u["text"], case.answer_contains) for u in pipeline.retriever.sentences_within([(h.path, h.start, h.end)]))
+                 for h in hits]  # each passage read once
         for k in ks:
-            units = pipeline.retriever.sentences_within([(h.path, h.start, h.end) for h in hits[:k]])
-            found[k] += any(contains_any(u["text"], case.answer_contains) for u in units)
+            found[k] += any(holds[:k])
     return {k: round(found[k] / len(answerable), 4) if answerable else 0.0 for k in ks}
 
 

@@ -90,8 +90,13 @@ def cite(s, n: int) -> Citation:
     )
 
 
-def considered(ranked, limit: int = 3) -> tuple[Citation, ...]:
-    """The best sentence of each of the first `limit` passages: what a person taking over should read first."""
+def considered(ranked, hits: list[Hit] | None = None, limit: int = 3) -> tuple[Citation, ...]:
+    """The best sentence of each of the first `limit` passages: what a person taking over should read first, and what
+    closest passages show after the quote they withhold. With `hits`, the passages come in retrieval's order (which finds
+    the right section of a help page more often than the sentence scores do); else in the order of their best sentence."""
+    if hits is not None:
+        order = {h.id: i for i, h in enumerate(hits)}
+        ranked = sorted(ranked, key=lambda s: (order.get(s.hit.id, len(order)), -s.score))
     best_per_passage: dict[str, object] = {}
     for s in ranked:
         if len(best_per_passage) == limit:

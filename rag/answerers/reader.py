@@ -66,9 +66,7 @@ class ReaderAnswerer:
         weighed = signals(ranked, query.hits, query.question, over_threshold=best.score - best.threshold)
         # the reader's own threshold, shipped with its weights (RAG_MIN_CONFIDENCE is the rules'); none when calibrated
         trusted = lambda q: q.score >= (q.threshold if self.own_threshold else 0.0)
-        # the best sentence of each passage read, in retrieval's order, as the rules give them (rag.answerers.rules)
-        order = {h.id: i for i, h in enumerate(query.hits)}
-        nearest = considered(sorted(ranked, key=lambda q: (order.get(q.hit.id, len(order)), -q.score)))
+        nearest = considered(ranked, query.hits)  # the passages it read: closest passages show them, an agent reads them
         if not trusted(best):
             return with_signals(abstention(language, best.score, considered=nearest), query.question, weighed, self.idf)
         chosen = [best]

@@ -210,9 +210,7 @@ class RulesAnswerer:
         weighed = signals(ranked, query.hits, question, sim=best.sim, coverage=best.coverage, typed=float(best.typed),
                           asked_type=float(kind is not None),  # "typed" is 1 too when the question asks for no kind
                           confidence=confidence_of(best, language))
-        # the best sentence of each passage read, in retrieval's order (which finds the right section of a help page more
-        # often than the sentence scores do): "closest passages" shows them after the quote it withheld, an agent reads them
-        nearest = _considered(sorted(ranked, key=lambda s: (s.rank, -s.score)))
+        nearest = _considered(ranked, query.hits)  # the passages it read: closest passages show them, an agent reads them
         # and what its quote leaves out
         done = lambda answer: with_signals(dataclasses.replace(answer, considered=answer.considered or nearest), question, weighed, self.idf)
         instance = self._instance(best, question, kind) if not best.typed and kind else None
