@@ -159,6 +159,8 @@ def held_numbers(text: str) -> frozenset[str]:
     return frozenset(_numbers(text, held=True) | _numbers(_full_years(text), held=True))
 
 
+_AFTER_LETTER = re.compile(r"[^\W\d_][\s,;:(«\"“]+$")  # what may precede a capital letter that names something
+_ABBREVIATION_OR_UNIT = re.compile(r"[\w$€£%]|['’](?!s\b)|\.\w")  # after a letter: "U.S.", "M$"; not "Q's"
 _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)  # "l'ELAS", "d'Adele": the name after
 _POSSESSIVE = re.compile(r"['’]s$")  # "Vogue's" is Vogue
 
@@ -194,11 +196,18 @@ def names(text: str) -> set[str]:
     passage need not hold it ("Microsoft a lancé…" against a passage on Klarna: a name it lacks)."""
     found = set()
     for a, b in sentence_spans(text) or [(0, len(text))]:
-        for k, word in enumerate(name_form(text[a:b])):
-            if len(word) < 2 or _fold(word) in _STOPWORDS or (k == 0 and _common(word)):
+        sentence = text[a:b]
+        for k, m in enumerate(_WORD.finditer(sentence)):
+            word = _POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))
+            if not word[:1].isupper() or (k == 0 and _common(word)):
                 continue
-            if word[0].isupper():
-                found.add(_fold(word))
+            before, after = sentence[: m.start()], sentence[m.start() + 1 :]
+            if len(word) == 1:  # a capital letter alone names something ("M", "Q's", "plan B"), not "I", "U.S.", "40 M$"
+                if word == "I" or not _AFTER_LETTER.search(before) or _ABBREVIATION_OR_UNIT.match(after):
+                    continue
+            elif _fold(word) in _STOPWORDS:
+                continue
+            found.add(_fold(word))
     return found
 
 

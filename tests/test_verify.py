@@ -33,6 +33,13 @@ def test_names_are_the_capitalised_words_inside_a_sentence_and_acronyms():
     assert names("Le chatbot de Klarna et OpenAI remplace 700 employés selon le PDG.") == {"klarna", "openai", "pdg"}
 
 
+def test_a_capital_letter_alone_inside_a_sentence_is_a_name_not_a_pronoun_an_abbreviation_or_a_unit():
+    assert names("Bond meets M, then Q's workshop, and picks plan « B ».") == {"bond", "m", "q", "b"}
+    assert names("I think it peaked in the U.S. charts, said I, after a 40 M$ round.") == set()
+    assert missing_facts("Her vocal range spans M [1].", "Her vocal range spans four octaves.") == ["m"]
+    assert missing_facts("Her first recording was on Q's album [1].", "Her first recording was on Jay Z's album.") == ["q"]
+
+
 @pytest.mark.parametrize("claim, passage, lost", [
     ("Klarna gérait 2.3 million conversations a month [1].", KLARNA, []),  # the same figure, written the English way
     ("Air Canada a dû verser 45 000 dollars au client [1].", AIR_CANADA, ["45000"]),

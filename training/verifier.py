@@ -5,7 +5,8 @@ Fits the check every generated sentence passes (rag.verify) on a labelled set bu
 
 For each answerable question, the passage is its paragraph and the answer sentence S the one holding the gold answer:
 - supported: S as written; S's clause that holds the answer; S without its parentheses and its opening clause; the
-  answer restating the question (its words, then the gold answer);
+  answer restating the question (its words, then the gold answer) when the passage holds the names and numbers the
+  question says;
 - unsupported: S with a number changed, S with a name swapped for one from another article, S with its answer
   replaced by another article's answer of the same kind (a fact taken from another passage), and a sentence of
   another article cited to this passage.
@@ -39,6 +40,7 @@ from rag.verify import (
     SOFT_DEPTH,
     WEIGHTS,
     measures,
+    missing_facts,
     names,
     similarities,
     soft_alignment,
@@ -213,12 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     def passage_of(q: data.Question) -> str:
         return " ".join(corpus.sentences[i].text for i in corpus.by_paragraph[q.paragraph])
 
+    def article_title(q: data.Question) -> str:  # as the model reads it above the passage
+        return q.article.split(":", 1)[-1].replace("_", " ")
+
     made = []  # (question, text, label, kind, half)
     for q in picked:
         others = [o for o in picked if o.article != q.article and o.language == q.language]
         o = rng.choice(others)
         other_names = sorted(by_article_names.get(o.article, set()))
         restated = f"{re.sub(r'[?¿]+$', '', q.text).strip()} : {q.answers[0]}."  # what a short generated answer looks like
+        if missing_facts(restated, passage_of(q), article_title(q), q.text):
+            # the question names what its passage does not ("Bond" asked of a paragraph that says "the film"): restated,
+            # it is a sentence the check must stop (a name or number the cited passage lacks), so not a supported one
+            restated = ""
         made += [(q, text, label, kind, half(q.article)) for text, label, kind in
                  variants(corpus.sentences[q.answer_sentence].text, q.answers[0], rng, other_names,
                           corpus.sentences[o.answer_sentence].text, o.answers[0], restated)]
@@ -246,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     similar = json.loads(soft_cache.read_text()) if soft_cache.is_file() else {}
     rows, labels, kinds, parts = [], [], [], []
     for k, (q, text, label, kind, part) in enumerate(made, start=1):
-        passage, title = passage_of(q), q.article.split(":", 1)[-1].replace("_", " ")  # the article's title, as the model reads it
+        passage, title = passage_of(q), article_title(q)
         spans = sentence_spans(passage) or [(0, len(passage))]
         cos, best = known[f"{q.id}\t{text}"]
         claim, window = soft_window(text, passage, spans, best, q.text, title)
