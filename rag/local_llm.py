@@ -15,6 +15,7 @@ import argparse
 import atexit
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ MODELS = {
     )
 }
 DEFAULT = "qwen2.5-coder-0.5b"
+NICE = 10  # the server's niceness (0: as the app)
 
 
 def model_path(data_dir: Path, name: str) -> Path:
@@ -122,8 +124,11 @@ class LocalServer:
                               "'llama-cpp-python[server]==0.3.36', compiled once, about 11 minutes on 2 cores)") from None
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         try:
+            # at a lower priority (nice): while the model writes its next sentence, the app checks the last one on the
+            # same cores, and that check is what the user waits for
+            nice = ["nice", "-n", str(NICE)] if NICE and shutil.which("nice") else []
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
+                [*nice, sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
                  "--port", str(self.port), "--n_threads", str(self.threads), "--n_ctx", str(self.context)],
                 stdout=out, stderr=subprocess.STDOUT)
         finally:

@@ -533,15 +533,21 @@ class Verifier:
                 out.append(Verdict(sentence, None, None, 0.0, "no citation"))
                 continue
             vector = embed([sentence])[0]
-            scored = []
-            for i in range(len(passages)):
+
+            def score(i: int, sentence=sentence, vector=vector):
                 row, span = features(sentence, vector, passages[i], split[i], vectors_of(i), question, titles[i], states)
-                scored.append((self.probability(row), i, span, row))
-            own = max((s for s in scored if s[1] + 1 in cited), key=lambda s: s[0])
-            best = max(scored, key=lambda s: (s[0], s[1] + 1 in cited))
+                return self.probability(row), i, span, row
+
+            # the passages it cites first: one that supports it settles the verdict, and the others are not read (the
+            # first sentence reaches the user sooner)
+            scored = [score(i) for i in dict.fromkeys(n - 1 for n in cited)]
+            own = max(scored, key=lambda s: s[0])
             if own[0] >= self.threshold:
                 out.append(Verdict(sentence, own[1] + 1, own[2], own[0], "supported"))
-            elif best[0] >= self.threshold:
+                continue
+            scored += [score(i) for i in range(len(passages)) if i + 1 not in cited]
+            best = max(scored, key=lambda s: (s[0], s[1] + 1 in cited))
+            if best[0] >= self.threshold:
                 out.append(Verdict(sentence, best[1] + 1, best[2], best[0], f"re-attached from [{cited[0]}]"))
             else:
                 i, spans = own[1], split[own[1]]

@@ -227,6 +227,19 @@ def test_the_llm_path_reads_each_passage_sentence_once_per_answer():
     assert vectors(["a", "b", "a"]) == [embed(["a"])[0], embed(["b"])[0], embed(["a"])[0]]
 
 
+def test_a_sentence_its_cited_passage_supports_leaves_the_other_passages_unread():
+    embedded: list[str] = []
+    embed = make_embeddings("hash").embed_documents
+    vectors = lambda texts: (embedded.extend(texts), embed(texts))[1]
+    verifier = Verifier.load()
+    [v] = verifier.check("Klarna a lancé un chatbot IA qui gérait 2,3 millions de conversations par mois [1].",
+                         [KLARNA, AIR_CANADA], vectors)
+    assert v.n == 1 and not any(t in AIR_CANADA for t in embedded)  # the first sentence is not kept waiting for [2]
+    embedded.clear()
+    [moved] = verifier.check("Air Canada a dû rembourser le client [1].", [KLARNA, AIR_CANADA], vectors)
+    assert moved.n == 2 and any(t in AIR_CANADA for t in embedded)  # not supported where it points: the others are read
+
+
 def test_a_paraphrase_is_read_word_by_word_in_context_and_a_phrase_put_in_still_stops():
     from rag.text import sentence_spans
     from rag.verify import alignment, features, measures, similarities, soft_window, with_soft, word_states
