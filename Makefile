@@ -67,7 +67,7 @@ eval: setup
 	  "(run 'make llm LLM_MODEL=$(LLM_EVAL_MODEL)' first)"; fi
 	LLM=$$(cat data/.eval-llm 2>/dev/null); RAG_LLM=$$LLM $(PY) eval/run.py --cases eval/cases/heldout.jsonl \
 	  --cases eval/cases/tuning.jsonl --config hybrid --config reader --config rules-own --config reader-own --config tutorial \
-	  $${LLM:+--config llm} --json eval/results/metrics.json --report eval/results \
+	  $${LLM:+--config llm --config llm-own} --json eval/results/metrics.json --report eval/results \
 	  --dev-split eval/results/dev-split.json --before eval/results/before/before.json
 	if [ -d $(QA_DATA) ]; then LLM=$$(cat data/.eval-llm 2>/dev/null); $(PY) eval/dev_sample.py --data $(QA_DATA) --out data/eval-dev && \
 	  RAG_LLM=$$LLM $(PY) eval/run.py --docs data/eval-dev/docs --cases data/eval-dev/dev-sample.jsonl --config hybrid \

@@ -46,7 +46,7 @@ MODELS = {
     )
 }
 DEFAULT = "qwen2.5-coder-0.5b"
-NICE = 10  # the server's niceness (0: as the app)
+NICE = 10  # added to the app's niceness for the llama.cpp server (0: the same priority)
 
 
 def model_path(data_dir: Path, name: str) -> Path:

@@ -159,8 +159,12 @@ def held_numbers(text: str) -> frozenset[str]:
     return frozenset(_numbers(text, held=True) | _numbers(_full_years(text), held=True))
 
 
-_AFTER_LETTER = re.compile(r"[^\W\d_][\s,;:(«\"“]+$")  # what may precede a capital letter that names something
-_ABBREVIATION_OR_UNIT = re.compile(r"[\w$€£%]|['’](?!s\b)|\.\w")  # after a letter: "U.S.", "M$"; not "Q's"
+# a capital letter alone names something ("M", "Q's", "plan « B »") where a word precedes it ("40 M$" is a unit, a
+# sentence's "A" an article), unless a currency sign follows, or a point and more text (an initial or an abbreviation:
+# "M. Macron", "J. K. Rowling", "U.S."); "A", "À", "Y" only right after a word ("plan A", not "simple: A chatbot")
+_AFTER_WORD = re.compile(r"[^\W\d_][\s,;:(«\"“]+$")
+_AFTER_WORD_ONLY = re.compile(r"[^\W\d_]\s+$")
+_INITIAL_OR_UNIT = re.compile(r"[$€£%]|\.\s*\w")
 _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)  # "l'ELAS", "d'Adele": the name after
 _POSSESSIVE = re.compile(r"['’]s$")  # "Vogue's" is Vogue
 
@@ -201,9 +205,10 @@ def names(text: str) -> set[str]:
             word = _POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))
             if not word[:1].isupper() or (k == 0 and _common(word)):
                 continue
-            before, after = sentence[: m.start()], sentence[m.start() + 1 :]
-            if len(word) == 1:  # a capital letter alone names something ("M", "Q's", "plan B"), not "I", "U.S.", "40 M$"
-                if word == "I" or not _AFTER_LETTER.search(before) or _ABBREVIATION_OR_UNIT.match(after):
+            if len(word) == 1:  # a capital letter alone: see _AFTER_WORD
+                before, after = sentence[: m.start()], sentence[m.end() :]
+                if word == "I" or _INITIAL_OR_UNIT.match(after) or \
+                        not (_AFTER_WORD_ONLY if _fold(word) in _STOPWORDS else _AFTER_WORD).search(before):
                     continue
             elif _fold(word) in _STOPWORDS:
                 continue
@@ -540,7 +545,7 @@ class Verifier:
 
             # the passages it cites first: one that supports it settles the verdict, and the others are not read (the
             # first sentence reaches the user sooner)
-            scored = [score(i) for i in dict.fromkeys(n - 1 for n in cited)]
+            scored = [score(i) for i in sorted({n - 1 for n in cited})]
             own = max(scored, key=lambda s: s[0])
             if own[0] >= self.threshold:
                 out.append(Verdict(sentence, own[1] + 1, own[2], own[0], "supported"))

@@ -25,16 +25,19 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def local_url(tmp_path_factory):
+def local_server(tmp_path_factory):
     path = model_path(ROOT / "data", DEFAULT)
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `make llm` (make test does)")
     pytest.importorskip("llama_cpp", reason="run `make llm`: it installs llama-cpp-python[server]")  # make test installs it
     server = LocalServer(path, log=tmp_path_factory.mktemp("llm") / "server.log")
-    with server as url:
-        # below the app's priority: the check the user waits for is not slowed by the model writing on
-        assert os.getpriority(os.PRIO_PROCESS, server.process.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
-        yield url
+    with server:
+        yield server
+
+
+def test_the_server_runs_below_the_apps_priority(local_server):
+    # the check the user waits for is not slowed by the model writing its next sentence on the same cores
+    assert os.getpriority(os.PRIO_PROCESS, local_server.process.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
 
 
 def test_prepare_keeps_a_checked_file(tmp_path):
@@ -44,8 +47,8 @@ def test_prepare_keeps_a_checked_file(tmp_path):
     assert path.stat().st_size == MODELS[DEFAULT].size
 
 
-def test_a_real_model_says_nothing_its_passages_do_not_hold(e5_pipeline, local_url):
-    p = Pipeline(e5_pipeline.settings.replace(llm=f"openai:{DEFAULT}", llm_base_url=local_url, llm_api_key="local",
+def test_a_real_model_says_nothing_its_passages_do_not_hold(e5_pipeline, local_server):
+    p = Pipeline(e5_pipeline.settings.replace(llm=f"openai:{DEFAULT}", llm_base_url=local_server.url, llm_api_key="local",
                                               llm_timeout=120.0))
     for question in QUESTIONS:
         items = list(p.stream(question))
