@@ -195,9 +195,10 @@ def _common(word: str) -> bool:
 
 
 def names(text: str) -> set[str]:
-    """Proper names: capitalised words, and acronyms (folded to lower case, no accents). A sentence's opening word is
-    capitalised whatever it is: it is a name unless it is a common word ("Pendant", "Because", "Grâce"), and then the
-    passage need not hold it ("Microsoft a lancé…" against a passage on Klarna: a name it lacks)."""
+    """Proper names: capitalised words, acronyms, and a capital letter alone inside a sentence ("M", "plan B": see
+    _AFTER_WORD), folded to lower case, no accents. A sentence's opening word is capitalised whatever it is: it is a
+    name unless it is a common word ("Pendant", "Because", "Grâce"), and then the passage need not hold it
+    ("Microsoft a lancé…" against a passage on Klarna: a name it lacks)."""
     found = set()
     for a, b in sentence_spans(text) or [(0, len(text))]:
         sentence = text[a:b]
