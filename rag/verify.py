@@ -249,14 +249,16 @@ def _words(text: str) -> set[str]:
 
 
 def missing_facts(sentence: str, passage: str, title: str = "", question: str = "") -> list[str]:
-    """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold (with its `title`: the
-    model reads it above the passage). A name inside a sentence must be written with a capital there too ("Lauryn Only"
+    """The numbers and names of `sentence` (its [n] markers aside) that `passage` does not hold; a name may be in its
+    `title` (the model reads it above the passage), a number may not (a headline's figure is a claim the passage, where
+    the citation shows its sentence, must make: "Klarna a rendu à son client 700 employés en 2022" from a title on
+    700 layoffs is not said there). A name inside a sentence must be written with a capital there too ("Lauryn Only"
     is not "only"); one opening the sentence may be a common word, and one the `question` writes with a capital may be
     the user's own casing ("reset the Router Password"): any case of those counts. A name's plural is that name
     ("two DB10s" where the passage has "the DB10")."""
     sentence = MARKER.sub("", sentence)
+    have_numbers = held_numbers(passage)  # a title names what the passage is about; its figures are a headline's
     passage = f"{title}. {passage}" if title else passage
-    have_numbers = held_numbers(passage)
     have_words = _words(passage)
     capitals, any_case = _capitalised(passage), _openings(sentence) | (_capitalised(question) if question else set())
     lost = [n for n in sorted(numbers(sentence)) if n not in have_numbers]
@@ -398,10 +400,10 @@ def _pairs(sentence: str, passage: str, near: int = 8, apart: int = 2) -> tuple[
     return (sum(g <= near for g in gaps) / len(gaps) if gaps else 1.0), -float(sum(g > apart for g in gaps))
 
 
-def elsewhere(sentence: str, passage: str, near: str, title: str = "") -> list[str]:
+def elsewhere(sentence: str, passage: str, near: str) -> list[str]:
     """The sentence's numbers that the passage holds, but not in `near` (the sentence it restates, its neighbours, the
     question): said there of something else ("launched in 2005" where 2005 is the founding year)."""
-    return sorted((numbers(sentence) & held_numbers(f"{title}. {passage}")) - held_numbers(f"{title}. {near}"))
+    return sorted((numbers(sentence) & held_numbers(passage)) - held_numbers(near))
 
 
 def facts_near(sentence: str, support: str, title: str = "") -> float:
@@ -470,7 +472,7 @@ def measures(sentence: str, cos: float, best: int, passage: str, sentences: list
     levels = alignment(sentence, near) or [1.0]
     pairs_near, pairs_apart = _pairs(sentence, passage)
     return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, near),
-            float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near, title))),
+            float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near))),
             lemma_coverage(sentence, f"{title} {passage} {question}"),
             float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
             pairs_near, pairs_apart]
@@ -560,6 +562,6 @@ class Verifier:
                 k = spans.index(own[2])
                 near = f"{passages[i][spans[max(0, k - 1)][0]:spans[min(len(spans) - 1, k + 1)][1]]} {question}"
                 lost = missing_facts(sentence, passages[i], titles[i], question)
-                lost += [f"{n} (elsewhere in the passage)" for n in elsewhere(sentence, passages[i], near, titles[i])]
+                lost += [f"{n} (elsewhere in the passage)" for n in elsewhere(sentence, passages[i], near)]
                 out.append(Verdict(sentence, None, None, own[0], f"missing: {', '.join(lost)}" if lost else "not said there"))
         return out
