@@ -306,6 +306,18 @@ def _matcher(support: str) -> Callable[[str], float]:
     return lambda word: _match(word, have, have_stems, prefixes)
 
 
+def adds_nothing(sentence: str, support: str, question: str) -> bool:
+    """Whether `sentence` says nothing of `support` (the passage sentence it restates, with its neighbours) beyond what
+    `question` asks: none of its words and numbers that the question lacks is there. An answer restates its question
+    and adds what the passage says; one that only affirms the question ("Klarna rembourse ses clients sans condition"
+    for "Est-ce que Klarna rembourse ses clients sans condition ?", "Oui") claims what no passage said."""
+    asked = set(_content(question))
+    asked_stems = set().union(*(_stem_pair(w) for w in asked)) if asked else set()
+    beyond = [w for w in _content(sentence) if w not in asked and not _stem_pair(w) & asked_stems]
+    found = _matcher(support)
+    return not any(found(w) > 0 for w in beyond) and not (numbers(sentence) - numbers(question)) & held_numbers(support)
+
+
 def alignment(sentence: str, support: str) -> list[float]:
     """_match of each content word of `sentence` in `support`, in the sentence's order."""
     return list(map(_matcher(support), _content(sentence)))
@@ -332,11 +344,11 @@ def soft_alignment(similar: list[tuple[str, float]], support: str) -> list[tuple
     return [(match(w), level) for w, level in similar]
 
 
-def soft_window(sentence: str, passage: str, sentences: list[tuple[int, int]], best: int, question: str = "",
-                title: str = "") -> tuple[str, str]:
+def soft_window(sentence: str, passage: str, sentences: list[tuple[int, int]], best: int,
+                question: str = "") -> tuple[str, str]:
     """(the sentence as the similarities read it, without its markers; the text they read it against: near_window)."""
     claim = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", sentence)).strip()
-    return claim, near_window(passage, sentences, best, question, title).strip()
+    return claim, near_window(passage, sentences, best, question).strip()
 
 
 SOFT_DEPTH = 8  # e5's layer the token similarities read: of 4, 6, 8, 10 and 12, the best cross-validated on the fitting half
@@ -440,7 +452,7 @@ def features(sentence: str, vector, passage: str, sentences: list[tuple[int, int
         cos = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
     best = int(np.argmax(cos))
     row = measures(sentence, float(cos[best]), best, passage, sentences, question, title)
-    claim, window = soft_window(sentence, passage, sentences, best, question, title)
+    claim, window = soft_window(sentence, passage, sentences, best, question)
     return with_soft(row, lambda: soft_alignment(similarities(claim, window, states), window)), sentences[best]
 
 
@@ -453,11 +465,12 @@ def with_soft(row: list[float], soft: Callable[[], list[tuple[float, float]]]) -
     return row + (_soft_measures(soft()) if row[FEATURES.index("missing")] == 0 else NOT_READ)
 
 
-def near_window(passage: str, sentences: list[tuple[int, int]], best: int, question: str = "", title: str = "") -> str:
-    """What a sentence restating sentences[best] is read against: that sentence with its neighbours, under the title,
-    with the question (an answer restates it)."""
+def near_window(passage: str, sentences: list[tuple[int, int]], best: int, question: str = "") -> str:
+    """What a sentence restating sentences[best] is read against: that sentence with its neighbours, with the question
+    (an answer restates it). Not the title: a headline's words do not say what a claim citing the passage says (its
+    names still count, in missing_facts)."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]
-    return f"{title} {passage[lo:hi]} {question}"
+    return f"{passage[lo:hi]} {question}"
 
 
 def measures(sentence: str, cos: float, best: int, passage: str, sentences: list[tuple[int, int]], question: str = "",
@@ -468,11 +481,12 @@ def measures(sentence: str, cos: float, best: int, passage: str, sentences: list
     ("launched in 2005" where 2005 is the founding year) is not said there."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
     sentence = MARKER.sub("", sentence)
-    near = near_window(passage, sentences, best, question, title)
+    near = near_window(passage, sentences, best, question)
     levels = alignment(sentence, near) or [1.0]
     pairs_near, pairs_apart = _pairs(sentence, passage)
     return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, near),
-            float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near))),
+            float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near))
+                  + adds_nothing(sentence, passage[lo:hi], question)),
             lemma_coverage(sentence, f"{title} {passage} {question}"),
             float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
             pairs_near, pairs_apart]
@@ -560,8 +574,10 @@ class Verifier:
             else:
                 i, spans = own[1], split[own[1]]
                 k = spans.index(own[2])
-                near = f"{passages[i][spans[max(0, k - 1)][0]:spans[min(len(spans) - 1, k + 1)][1]]} {question}"
+                around = passages[i][spans[max(0, k - 1)][0] : spans[min(len(spans) - 1, k + 1)][1]]
                 lost = missing_facts(sentence, passages[i], titles[i], question)
-                lost += [f"{n} (elsewhere in the passage)" for n in elsewhere(sentence, passages[i], near)]
-                out.append(Verdict(sentence, None, None, own[0], f"missing: {', '.join(lost)}" if lost else "not said there"))
+                lost += [f"{n} (elsewhere in the passage)" for n in elsewhere(sentence, passages[i], f"{around} {question}")]
+                reason = f"missing: {', '.join(lost)}" if lost else \
+                    "nothing it says beyond the question is in the passage" if adds_nothing(sentence, around, question) else "not said there"
+                out.append(Verdict(sentence, None, None, own[0], reason))
         return out

@@ -229,6 +229,24 @@ def test_the_llm_path_reads_each_passage_sentence_once_per_answer():
     assert vectors(["a", "b", "a"]) == [embed(["a"])[0], embed(["b"])[0], embed(["a"])[0]]
 
 
+def test_a_sentence_that_only_affirms_the_question_is_stopped_one_that_adds_the_passage_is_kept():
+    embed = make_embeddings("hash").embed_documents
+    verifier = Verifier.load()
+    question = "Est-ce que Klarna rembourse ses clients sans condition ?"
+    for affirmed in ("Klarna rembourse ses clients sans condition [1].", "Klarna a une politique de remboursement [1]."):
+        [v] = verifier.check(affirmed, [KLARNA], embed, question)  # Air Canada's chatbot, in one sentence
+        assert v.n is None and v.p == 0.0 and v.reason == "nothing it says beyond the question is in the passage", affirmed
+    [v] = verifier.check("Le chatbot gérait 2,3 millions de conversations par mois [1].", [KLARNA], embed,
+                         "Combien de conversations le chatbot gérait-il par mois ?")
+    assert v.n == 1  # the question's words and what the passage adds
+
+
+def test_a_figure_only_the_title_gives_is_not_said_by_the_passage():
+    title = "Klarna a licencié 700 employés en 2022"
+    assert missing_facts("Klarna a rendu à son client 700 employés en 2022 [1].", AIR_CANADA, title) == ["2022", "700"]
+    assert missing_facts("Klarna a rendu 880 dollars au client [1].", AIR_CANADA, title) == []  # a name there still counts
+
+
 def test_a_sentence_its_cited_passage_supports_leaves_the_other_passages_unread():
     embedded: list[str] = []
     embed = make_embeddings("hash").embed_documents

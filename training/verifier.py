@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         passage, title = passage_of(q), article_title(q)
         spans = sentence_spans(passage) or [(0, len(passage))]
         cos, best = known[f"{q.id}\t{text}"]
-        claim, window = soft_window(text, passage, spans, best, q.text, title)
+        claim, window = soft_window(text, passage, spans, best, q.text)
         key = hashlib.sha256(f"{claim}\0{window}".encode()).hexdigest()
         row = measures(text, cos, best, passage, spans, q.text, title)
         if key not in similar and row[FEATURES.index("missing")] == 0:
