@@ -3,13 +3,14 @@
 
 A sentence passes when it cites a passage ([n]) that supports it:
 - facts: each number (amounts, percentages, dates: "2,3 millions" and "2.3 million" are one number, thin spaces and
-  currency signs aside; numbers in words too) and each proper name of the sentence occurs in that passage or its
-  title (the model reads the title above the passage);
+  currency signs aside; numbers in words too) of the sentence occurs in that passage, and each proper name in that
+  passage or its title (the model reads the title above the passage; a headline's figure, the passage must say);
   A name inside a sentence must be written with a capital in the passage too; a word opening the sentence, in any case,
   unless it is a common word ("Pendant", "Because": rag/common_words.txt, learned from lower-case use in running text).
   A range of years written short ("1951-63") holds both years in full.
-  A number must also stand in the sentence the claim restates, its neighbours, the title or the question (not only
-  elsewhere in the passage).
+  A number must also stand in the sentence the claim restates, its neighbours or the question (not only elsewhere
+  in the passage). And a sentence that only affirms the question, saying nothing the passage says beyond it while
+  the passage does not say it either, is stopped (adds_nothing).
 - meaning: a logistic regression over how the claim's content words align with the sentence it restates and its
   neighbours (each found as the word, its stem, or a shared 5-7 letter prefix: "promoted" and "promotion"), the
   longest run of words not found there (a phrase put in: another answer, a fact the passage lacks, where a
@@ -306,16 +307,25 @@ def _matcher(support: str) -> Callable[[str], float]:
     return lambda word: _match(word, have, have_stems, prefixes)
 
 
-def adds_nothing(sentence: str, support: str, question: str) -> bool:
-    """Whether `sentence` says nothing of `support` (the passage sentence it restates, with its neighbours) beyond what
-    `question` asks: none of its words and numbers that the question lacks is there. An answer restates its question
-    and adds what the passage says; one that only affirms the question ("Klarna rembourse ses clients sans condition"
-    for "Est-ce que Klarna rembourse ses clients sans condition ?", "Oui") claims what no passage said."""
+def adds_nothing(sentence: str, support: str, question: str, title: str = "") -> bool:
+    """Whether `sentence` only affirms `question`: none of its words and numbers that the question lacks is in
+    `support` (the passage sentence it restates, with its neighbours; a name may be in the `title`), and `support` does
+    not say the sentence either (some word or number of it is missing there). An answer restates its question and adds
+    what the passage says ("Klarna rembourse ses clients sans condition" for "Est-ce que Klarna rembourse ses clients
+    sans condition ?" claims what no passage said; "En 2024, Klarna a lancé un chatbot" for "Klarna a-t-elle lancé un
+    chatbot en 2024 ?" restates a passage that says it). Found means the word or its stem, not a shared prefix. One
+    word of the passage added ("…, automatiquement") or a question in another language gets past it: the meaning
+    model is the check there."""
     asked = set(_content(question))
     asked_stems = set().union(*(_stem_pair(w) for w in asked)) if asked else set()
-    beyond = [w for w in _content(sentence) if w not in asked and not _stem_pair(w) & asked_stems]
+    mine, mine_numbers = _content(sentence), numbers(sentence)
     found = _matcher(support)
-    return not any(found(w) > 0 for w in beyond) and not (numbers(sentence) - numbers(question)) & held_numbers(support)
+    named = names(sentence) & _capitalised(title) if title else set()
+    held = held_numbers(support)
+    beyond = [w for w in mine if w not in asked and not _stem_pair(w) & asked_stems]
+    adds = any(found(w) >= 1.0 or w in named for w in beyond) or bool((mine_numbers - numbers(question)) & held)
+    said = all(found(w) >= 1.0 or w in named for w in mine) and mine_numbers <= held
+    return not adds and not said
 
 
 def alignment(sentence: str, support: str) -> list[float]:
@@ -424,7 +434,7 @@ def facts_near(sentence: str, support: str, title: str = "") -> float:
     mine_numbers, mine_names = numbers(sentence), names(sentence)
     if not mine_numbers and not mine_names:
         return 1.0
-    there_numbers, there_words = held_numbers(f"{title}. {support}"), _words(f"{title}. {support}")
+    there_numbers, there_words = held_numbers(support), _words(f"{title}. {support}")  # a title's names, not its figures
     found = sum(n in there_numbers for n in mine_numbers) + sum(n in there_words for n in mine_names)
     return found / (len(mine_numbers) + len(mine_names))
 
@@ -468,7 +478,7 @@ def with_soft(row: list[float], soft: Callable[[], list[tuple[float, float]]]) -
 def near_window(passage: str, sentences: list[tuple[int, int]], best: int, question: str = "") -> str:
     """What a sentence restating sentences[best] is read against: that sentence with its neighbours, with the question
     (an answer restates it). Not the title: a headline's words do not say what a claim citing the passage says (its
-    names still count, in missing_facts)."""
+    names still count, in missing_facts, facts_near and adds_nothing)."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]
     return f"{passage[lo:hi]} {question}"
 
@@ -477,8 +487,9 @@ def measures(sentence: str, cos: float, best: int, passage: str, sentences: list
              title: str = "") -> list[float]:
     """FEATURES but the token similarities, of a sentence whose nearest passage sentence is sentences[best], at e5
     cosine `cos`; `title`: the passage's document title, which the model reads above it. "missing" also counts the
-    numbers found in the passage but not around that sentence: a date or figure taken from another of its sentences
-    ("launched in 2005" where 2005 is the founding year) is not said there."""
+    numbers found in the passage but not around that sentence (a date or figure taken from another of its sentences,
+    "launched in 2005" where 2005 is the founding year, is not said there) and a sentence that only affirms the
+    question (adds_nothing)."""
     lo, hi = sentences[max(0, best - 1)][0], sentences[min(len(sentences) - 1, best + 1)][1]  # with its neighbours
     sentence = MARKER.sub("", sentence)
     near = near_window(passage, sentences, best, question)
@@ -486,7 +497,7 @@ def measures(sentence: str, cos: float, best: int, passage: str, sentences: list
     pairs_near, pairs_apart = _pairs(sentence, passage)
     return [cos, coverage(sentence, f"{title} {passage} {question}"), coverage(sentence, near),
             float(len(missing_facts(sentence, passage, title, question)) + len(elsewhere(sentence, passage, near))
-                  + adds_nothing(sentence, passage[lo:hi], question)),
+                  + adds_nothing(sentence, passage[lo:hi], question, title)),
             lemma_coverage(sentence, f"{title} {passage} {question}"),
             float(np.mean(levels)), -float(_longest_unmatched(levels)), facts_near(sentence, f"{passage[lo:hi]} {question}", title),
             pairs_near, pairs_apart]
@@ -498,7 +509,8 @@ class Verdict:
     n: int | None  # the passage that supports it (the one cited, or the one it was re-attached to); None: unsupported
     span: tuple[int, int] | None  # the supporting sentence in that passage
     p: float  # P(supported) of the best passage
-    reason: str  # "supported", "re-attached from [k]", "no citation", "missing: …", "not said there"
+    reason: str  # "supported", "re-attached from [k]", "no citation", "missing: …", "nothing it says beyond the
+    # question is in the passage", "not said there"
 
 
 @dataclass(frozen=True)
@@ -578,6 +590,7 @@ class Verifier:
                 lost = missing_facts(sentence, passages[i], titles[i], question)
                 lost += [f"{n} (elsewhere in the passage)" for n in elsewhere(sentence, passages[i], f"{around} {question}")]
                 reason = f"missing: {', '.join(lost)}" if lost else \
-                    "nothing it says beyond the question is in the passage" if adds_nothing(sentence, around, question) else "not said there"
+                    "nothing it says beyond the question is in the passage" if adds_nothing(sentence, around, question, titles[i]) \
+                    else "not said there"
                 out.append(Verdict(sentence, None, None, own[0], reason))
         return out

@@ -239,6 +239,11 @@ def test_a_sentence_that_only_affirms_the_question_is_stopped_one_that_adds_the_
     [v] = verifier.check("Le chatbot gérait 2,3 millions de conversations par mois [1].", [KLARNA], embed,
                          "Combien de conversations le chatbot gérait-il par mois ?")
     assert v.n == 1  # the question's words and what the passage adds
+    from rag.verify import adds_nothing
+
+    assert not adds_nothing("En 2024, Klarna a lancé un chatbot.", KLARNA, "Klarna a-t-elle lancé un chatbot en 2024 ?")
+    assert not adds_nothing("Adele a remporté six Grammy Awards.", "Elle a remporté six Grammy Awards.",
+                            "Quelle chanteuse a remporté six Grammy Awards ?", title="Adele")  # the title names her
 
 
 def test_a_figure_only_the_title_gives_is_not_said_by_the_passage():
