@@ -170,9 +170,14 @@ _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNOREC
 _POSSESSIVE = re.compile(r"['’]s$")  # "Vogue's" is Vogue
 
 
+def _as_name(word: str) -> str:
+    """A word as a name is read: no elision or possessive ("d'Adele" is Adele, "Vogue's" is Vogue)."""
+    return _POSSESSIVE.sub("", _ELIDED.sub("", word.strip("'’-")))
+
+
 def name_form(text: str) -> list[str]:
-    """The words of `text` as a name is read, in order and as written: no elision or possessive ("d'Adele", "Vogue's")."""
-    return [_POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-"))) for m in _WORD.finditer(text)]
+    """The words of `text` as a name is read, in order and as written."""
+    return [_as_name(m.group()) for m in _WORD.finditer(text)]
 
 
 @cache
@@ -204,7 +209,7 @@ def names(text: str) -> set[str]:
     for a, b in sentence_spans(text) or [(0, len(text))]:
         sentence = text[a:b]
         for k, m in enumerate(_WORD.finditer(sentence)):
-            word = _POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))
+            word = _as_name(m.group())
             if not word[:1].isupper() or (k == 0 and _common(word)):
                 continue
             if len(word) == 1:  # a capital letter alone: see _AFTER_WORD
@@ -238,7 +243,7 @@ def _openings(text: str) -> set[str]:
     for a, b in sentence_spans(text) or [(0, len(text))]:
         m = _WORD.search(text[a:b])
         if m:
-            out.add(_fold(_POSSESSIVE.sub("", _ELIDED.sub("", m.group().strip("'’-")))))
+            out.add(_fold(_as_name(m.group())))
     return out
 
 
@@ -317,7 +322,7 @@ def adds_nothing(sentence: str, support: str, question: str, title: str = "") ->
     word of the passage added ("…, automatiquement") or a question in another language gets past it: the meaning
     model is the check there."""
     asked = set(_content(question))
-    asked_stems = set().union(*(_stem_pair(w) for w in asked)) if asked else set()
+    asked_stems = set().union(*(_stem_pair(w) for w in asked))
     mine, mine_numbers = _content(sentence), numbers(sentence)
     found = _matcher(support)
     named = names(sentence) & _capitalised(title) if title else set()
